@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   EGRESSD_ERR_UPSTREAM: 'the upstream (original destination or gateway) could not be reached',
   EGRESSD_ERR_LISTEN: 'a listener could not bind its address',
   EGRESSD_ERR_ADMIN_UNREACHABLE: 'an agent admin endpoint could not be queried',
+  EGRESSD_ERR_AUDIT_LOG: 'the audit log file could not be opened',
   EGRESSD_ERR_PKI: 'certificate or key material could not be read, created or parsed',
   EGRESSD_ERR_CA_REQUEST: 'the CA refused or failed a certificate request',
   EGRESSD_ERR_CERT_CHAIN: 'an issued certificate chain failed verification (identity, signature, validity or trust bundle)',
