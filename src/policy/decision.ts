@@ -49,6 +49,16 @@ export interface TlsOrigination {
   source: string;
 }
 
+/** Where the gateway sends an allowed connection, from the matched ServiceEntry and port. */
+export interface Upstream {
+  /** `NONE`: the address the client dialled; `DNS`/`DNS_ROUND_ROBIN`: resolve the host (or the endpoints); `STATIC`: the endpoints. */
+  resolution: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+  /** Port to dial: the ServiceEntry port's `targetPort`, or its number. */
+  port: number;
+  /** The ServiceEntry `endpoints`, each with the port to dial on it; absent when it lists none. */
+  endpoints?: readonly { address: string; port: number }[];
+}
+
 export interface Decision {
   allow: boolean;
   /** True when mode REPORT let through what REGISTRY_ONLY would deny. */
@@ -63,4 +73,8 @@ export interface Decision {
   protocol?: PortProtocol;
   /** What the gateway must do to reach the destination, when it originates TLS. */
   tls?: TlsOrigination;
+  /** How to reach the destination, when a rule matched. */
+  upstream?: Upstream;
+  /** `Sidecar/namespace/name` whose mode and egress hosts applied, when one did. */
+  sidecar?: string;
 }

@@ -1,0 +1,177 @@
+import { EgressdError } from '../core/errors.ts';
+import type { DecideInput, Decision, DecisionReason, PolicyMode, TlsOrigination } from './decision.ts';
+import { AddressIndex, toIpv4 } from './address-index.ts';
+import type { Claim, CompiledPort } from './compiled.ts';
+import { compileEntries } from './compile-entries.ts';
+import { explainDecision, type Explanation } from './explain.ts';
+import { HostIndex } from './host-index.ts';
+import { canonicalHost, FAIL_REASON, ipLiteral, NAME, NOT_A_HOST, probeClaims, type Probe } from './match.ts';
+import { formatProblem } from './problem.ts';
+import type { LoadedConfig, Resolution } from './resources.ts';
+import { SidecarScopes } from './sidecar-scope.ts';
+import { bindingVisible } from './tls-origination.ts';
+
+/**
+ * The compiled allowlist. `decide` is pure and synchronous, and does no
+ * more than a few map lookups: it runs for every connection and DNS query.
+ */
+
+export interface PolicySummary {
+  resources: number;
+  serviceEntries: number;
+  destinationRules: number;
+  sidecars: number;
+  /** Distinct host patterns across ServiceEntries. */
+  hosts: number;
+  /** Distinct addresses and CIDRs across ServiceEntries. */
+  addresses: number;
+}
+
+/** What one ServiceEntry lets through, for components that pre-resolve or intercept by name (DNS). */
+export interface Destination {
+  rule: string;
+  namespace: string;
+  hosts: readonly string[];
+  addresses: readonly string[];
+  ports: readonly number[];
+  resolution: Resolution;
+  exportTo: readonly string[];
+}
+
+export class Policy {
+  readonly summary: PolicySummary;
+  /** @internal for explain */
+  readonly hosts: HostIndex;
+  /** @internal for explain */
+  readonly addresses: AddressIndex;
+  /** @internal for explain */
+  readonly scopes: SidecarScopes;
+  readonly rootNamespace: string;
+  readonly #destinations: readonly Destination[];
+
+  constructor(config: LoadedConfig) {
+    this.rootNamespace = config.rootNamespace;
+    const compiled = compileEntries(config);
+    this.hosts = compiled.hosts;
+    this.addresses = compiled.addresses;
+    this.scopes = new SidecarScopes(config.sidecars, config.rootNamespace);
+    this.#destinations = Object.freeze(
+      config.serviceEntries.map((e) =>
+        Object.freeze({ rule: e.id, namespace: e.namespace, hosts: e.hosts, addresses: e.addresses, ports: e.ports.map((p) => p.number), resolution: e.resolution, exportTo: e.exportTo }),
+      ),
+    );
+    this.summary = Object.freeze({
+      resources: config.serviceEntries.length + config.destinationRules.length + config.sidecars.length,
+      serviceEntries: config.serviceEntries.length,
+      destinationRules: config.destinationRules.length,
+      sidecars: config.sidecars.length,
+      hosts: compiled.hosts.exact.size + compiled.hosts.wildcard.size,
+      addresses: compiled.addresses.size,
+    });
+  }
+
+  /** Every ServiceEntry's hosts, addresses and ports. */
+  destinations(): readonly Destination[] {
+    return this.#destinations;
+  }
+
+  decide(input: DecideInput): Decision {
+    const host = canonicalHost(input.host);
+    const namespace = input.sourceNamespace;
+    const labels = input.workloadLabels;
+    const sidecar = this.scopes.resolve(namespace, labels);
+    const egress = sidecar === undefined ? undefined : sidecar.egress;
+    const port = input.port;
+    const probe: Probe = { allowed: undefined, best: undefined, bestFit: 0 };
+
+    const literal = host === '' || host.includes('*') ? NOT_A_HOST : ipLiteral(host);
+    let address: string | undefined;
+    if (literal === NAME) {
+      let claims = this.hosts.exact.get(host);
+      for (let dot = host.indexOf('.'); ; dot = host.indexOf('.', dot + 1)) {
+        if (claims !== undefined && probeClaims(probe, claims, port, namespace, labels, egress, host)) break;
+        if (dot < 0) break;
+        claims = this.hosts.wildcard.get(host.slice(dot + 1));
+      }
+      address = input.address;
+    } else if (literal !== NOT_A_HOST) {
+      address = host;
+    }
+    if (probe.allowed === undefined && address !== undefined) {
+      const v4 = literal >= 0 ? literal : toIpv4(address);
+      if (v4 >= 0) {
+        for (let level = 0; level < this.addresses.v4Levels; level++) {
+          const claims = this.addresses.v4At(v4, level);
+          if (claims !== undefined && probeClaims(probe, claims, port, namespace, labels, egress, undefined)) break;
+        }
+      } else {
+        for (const claims of this.addresses.matches(address)) if (probeClaims(probe, claims, port, namespace, labels, egress, undefined)) break;
+      }
+    }
+    const allowed = probe.allowed;
+    const best = probe.best;
+    const bestFit = probe.bestFit;
+
+    const mode: PolicyMode = sidecar === undefined ? 'REGISTRY_ONLY' : sidecar.mode;
+    const sidecarId = sidecar === undefined ? undefined : sidecar.id;
+    if (allowed !== undefined) {
+      const matched = allowed.entry.ports.get(port)!;
+      return {
+        allow: true,
+        wouldDeny: false,
+        reason: 'allowed_by_rule',
+        rule: allowed.entry.rule,
+        matchedHost: allowed.pattern,
+        mode,
+        protocol: matched.protocol,
+        tls: this.#tls(allowed, matched, namespace),
+        upstream: matched.upstream,
+        sidecar: sidecarId,
+      };
+    }
+    const reason: DecisionReason = best === undefined ? 'no_matching_rule' : FAIL_REASON[bestFit]!;
+    return {
+      allow: mode !== 'REGISTRY_ONLY',
+      wouldDeny: mode === 'REPORT',
+      reason: mode === 'ALLOW_ANY' ? 'allow_any' : reason,
+      rule: mode === 'ALLOW_ANY' || best === undefined ? undefined : best.entry.rule,
+      matchedHost: mode === 'ALLOW_ANY' || best === undefined ? undefined : best.pattern,
+      mode,
+      protocol: undefined,
+      tls: undefined,
+      upstream: undefined,
+      sidecar: sidecarId,
+    };
+  }
+
+  /** The decision, the rule that matched, and the closest rules that did not, with why. */
+  explain(input: DecideInput): Explanation {
+    return explainDecision(this, input);
+  }
+
+  /**
+   * The DestinationRule Istio would pick: the client's namespace, then the
+   * ServiceEntry's, then the root namespace, each only if exported to the
+   * client. Without one, the ServiceEntry port's own origination.
+   */
+  #tls(claim: Claim, port: CompiledPort, namespace: string): TlsOrigination | undefined {
+    const bindings = claim.tls;
+    if (bindings === undefined) return port.entryTls;
+    let binding = bindings.get(namespace);
+    if (binding === undefined || !bindingVisible(binding, namespace)) binding = bindings.get(claim.entry.namespace);
+    if (binding === undefined || !bindingVisible(binding, namespace)) binding = bindings.get(this.rootNamespace);
+    if (binding === undefined || !bindingVisible(binding, namespace)) return port.entryTls;
+    const tls = binding.byPort.get(port.number);
+    return tls === undefined ? port.entryTls : tls === null ? undefined : tls;
+  }
+}
+
+/** Compiles a loaded allowlist; refuses one with errors, so a bad rule fails at load, never per request. */
+export function compilePolicy(config: LoadedConfig): Policy {
+  if (config.errors.length > 0) {
+    throw new EgressdError('EGRESSD_ERR_CONFIG_INVALID', `the allowlist has ${config.errors.length} error(s); first: ${formatProblem(config.errors[0]!)}`, {
+      context: { errors: config.errors.length },
+    });
+  }
+  return new Policy(config);
+}
