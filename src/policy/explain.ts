@@ -71,7 +71,7 @@ export function explainDecision(policy: PolicyView, input: DecideInput): Explana
   const host = canonicalHost(input.host);
   const labels = input.workloadLabels ?? {};
   const sidecar = policy.scopes.resolve(input.sourceNamespace, input.workloadLabels);
-  const isName = host !== '' && !host.includes('*') && ipLiteral(host) === NAME;
+  const isName = host !== '' && ipLiteral(host) === NAME;
   const explained: Explanation = {
     input: { host, port: input.port, sourceNamespace: input.sourceNamespace, workloadLabels: labels },
     decision,

@@ -9,6 +9,11 @@ export class HostIndex {
   readonly exact = new Map<string, Claim[]>();
   /** `*.example.com` is stored under `example.com`. */
   readonly wildcard = new Map<string, Claim[]>();
+  /**
+   * Label counts of the wildcard suffixes, longest first: a lookup probes
+   * only the suffixes that can exist, not every suffix of the name.
+   */
+  depths: readonly number[] = [];
 
   add(claim: Claim): void {
     const pattern = claim.pattern;
@@ -22,6 +27,8 @@ export class HostIndex {
   seal(): void {
     for (const list of this.exact.values()) list.sort(compareClaims);
     for (const list of this.wildcard.values()) list.sort(compareClaims);
+    const depths = new Set([...this.wildcard.keys()].map((suffix) => suffix.split('.').length));
+    this.depths = [...depths].sort((a, b) => b - a);
   }
 
   /**

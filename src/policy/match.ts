@@ -76,7 +76,8 @@ export function fitOf(
 }
 
 /**
- * The host in canonical form. Most callers already pass lower-case ASCII
+ * The host in canonical form, or '' when it cannot name a destination (a
+ * `*` is a pattern, not a name). Most callers already pass lower-case ASCII
  * without a trailing dot; that case is checked without allocating.
  */
 export function canonicalHost(raw: string): string {
@@ -84,7 +85,10 @@ export function canonicalHost(raw: string): string {
   for (let i = 0; i <= last; i++) {
     const c = raw.charCodeAt(i);
     const plain = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || (c === 46 && i !== last);
-    if (!plain) return normalizeHost(raw);
+    if (!plain) {
+      const host = normalizeHost(raw);
+      return host.includes('*') ? '' : host;
+    }
   }
   return raw;
 }

@@ -6,6 +6,7 @@ import { compileEntries } from './compile-entries.ts';
 import { explainDecision, type Explanation } from './explain.ts';
 import { HostIndex } from './host-index.ts';
 import { canonicalHost, FAIL_REASON, ipLiteral, NAME, NOT_A_HOST, probeClaims, type Probe } from './match.ts';
+import type { CompiledSidecar } from './sidecar-scope.ts';
 import { formatProblem } from './problem.ts';
 import type { LoadedConfig, Resolution } from './resources.ts';
 import { SidecarScopes } from './sidecar-scope.ts';
@@ -48,6 +49,8 @@ export class Policy {
   readonly scopes: SidecarScopes;
   readonly rootNamespace: string;
   readonly #destinations: readonly Destination[];
+  /** Dot positions of the host being decided (a DNS name has at most 127). */
+  readonly #dots = new Int32Array(128);
 
   constructor(config: LoadedConfig) {
     this.rootNamespace = config.rootNamespace;
@@ -84,15 +87,11 @@ export class Policy {
     const port = input.port;
     const probe: Probe = { allowed: undefined, best: undefined, bestFit: 0 };
 
-    const literal = host === '' || host.includes('*') ? NOT_A_HOST : ipLiteral(host);
+    const literal = host === '' ? NOT_A_HOST : ipLiteral(host);
     let address: string | undefined;
     if (literal === NAME) {
-      let claims = this.hosts.exact.get(host);
-      for (let dot = host.indexOf('.'); ; dot = host.indexOf('.', dot + 1)) {
-        if (claims !== undefined && probeClaims(probe, claims, port, namespace, labels, egress, host)) break;
-        if (dot < 0) break;
-        claims = this.hosts.wildcard.get(host.slice(dot + 1));
-      }
+      const exact = this.hosts.exact.get(host);
+      if (exact === undefined || !probeClaims(probe, exact, port, namespace, labels, egress, host)) this.#probeWildcards(probe, host, port, namespace, labels, egress);
       address = input.address;
     } else if (literal !== NOT_A_HOST) {
       address = host;
@@ -142,6 +141,26 @@ export class Policy {
       upstream: undefined,
       sidecar: sidecarId,
     };
+  }
+
+  /**
+   * Wildcard claims covering `host`, longest suffix first, probing only the
+   * suffix lengths some wildcard has. Dot positions go to a scratch array:
+   * decide is synchronous, so one per policy is enough.
+   */
+  #probeWildcards(probe: Probe, host: string, port: number, namespace: string, labels: DecideInput['workloadLabels'], egress: CompiledSidecar['egress']): void {
+    const depths = this.hosts.depths;
+    if (depths.length === 0) return;
+    const dots = this.#dots;
+    let count = 0;
+    for (let i = host.length - 1; i >= 0 && count < dots.length; i--) if (host.charCodeAt(i) === 46) dots[count++] = i;
+    // A wildcard with d labels covers names of more than d labels; its suffix starts after the d-th dot from the end.
+    for (let k = 0; k < depths.length; k++) {
+      const d = depths[k]!;
+      if (d > count) continue;
+      const claims = this.hosts.wildcard.get(host.slice(dots[d - 1]! + 1));
+      if (claims !== undefined && probeClaims(probe, claims, port, namespace, labels, egress, host)) return;
+    }
   }
 
   /** The decision, the rule that matched, and the closest rules that did not, with why. */
