@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'init container: install (or --cleanup) the pod iptables rules that redirect egress to the agent',
     load: async () => (await import('../iptables/command.ts')).runInitCommand,
   },
+  'control-plane': {
+    summary: 'CA for workload identities: Istio certificate API (gRPC/TLS), service-account tokens, SPIFFE IDs',
+    load: async () => (await import('../control-plane/command.ts')).runControlPlaneCommand,
+  },
 };
 
 const USAGE = `usage: egressd <command> [flags]\n\ncommands:\n${Object.entries(COMMANDS)
