@@ -1,0 +1,184 @@
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { EgressdError } from './errors.ts';
+
+/**
+ * The audit record: exactly one per proxied connection, written when the
+ * connection closes, whatever happened to it (allowed, refused, failed).
+ * Shared by the agent and the gateway; the schema is documented in
+ * docs/audit-log.md. Every field is always present, `null` when unknown,
+ * so that consumers can rely on the keys.
+ */
+
+export type AuditDecision = 'allow' | 'deny';
+
+/** Where the host that was decided on came from. */
+export type HostSource = 'sni' | 'http' | 'connect' | 'ip';
+
+export type AuditProtocol = 'tls' | 'http' | 'tcp';
+
+export type AuditRoute = 'direct' | 'gateway';
+
+/**
+ * Reasons decided before or beside the policy (the policy's own reasons are
+ * in src/policy/decision.ts). Each is documented in docs/audit-log.md.
+ */
+export const REFUSAL_REASONS = {
+  malformed_client_hello: 'the bytes start a TLS handshake but are not a valid ClientHello',
+  bad_request: 'the explicit proxy got no request, or one it cannot serve',
+  host_mismatch: 'two names for the destination disagree (SNI, Host header, CONNECT or URI host)',
+  invalid_host: 'a name for the destination is not a valid host name',
+  loop: 'the destination is one of the agent\'s own listeners',
+  no_original_destination: 'the original destination of a redirected connection could not be read',
+  config_not_loaded: 'no valid configuration has been loaded yet (fail closed)',
+} as const;
+
+export type RefusalReason = keyof typeof REFUSAL_REASONS;
+
+export interface AuditHttp {
+  method: string | null;
+  path: string | null;
+  status: number | null;
+}
+
+export interface AuditRecord {
+  /** When the connection was accepted (ISO 8601). */
+  time: string;
+  decision: AuditDecision;
+  /** A policy DecisionReason or a RefusalReason. */
+  reason: string;
+  /** `ServiceEntry/namespace/name` that matched. */
+  rule: string | null;
+  /** The policy mode (REGISTRY_ONLY, ALLOW_ANY, REPORT) in force. */
+  mode: string | null;
+  would_deny: boolean;
+  /** The host the decision was made on (normalized name, or the IP). */
+  host: string | null;
+  host_source: HostSource | null;
+  sni: string | null;
+  alpn: string[] | null;
+  port: number | null;
+  /** Destination ip:port (the original destination, or what a name resolved to). */
+  dst: string | null;
+  /** The client's ip:port. */
+  src: string | null;
+  protocol: AuditProtocol | null;
+  http: AuditHttp | null;
+  route: AuditRoute | null;
+  namespace: string | null;
+  /** Which component wrote the record: `agent` or `gateway`. */
+  component: string;
+  /** The listener that accepted the connection (`outbound`, `proxy`, ...). */
+  listener: string;
+  /** Bytes written to the destination (client to server). */
+  bytes_sent: number;
+  /** Bytes read from the destination (server to client). */
+  bytes_received: number;
+  duration_ms: number;
+  /** What went wrong, if anything (also set on allowed connections that failed). */
+  error: string | null;
+}
+
+/** Field names of the audit record, for consumers that look fields up by name. */
+export const AUDIT_FIELDS = {
+  time: 'time',
+  decision: 'decision',
+  reason: 'reason',
+  rule: 'rule',
+  mode: 'mode',
+  wouldDeny: 'would_deny',
+  host: 'host',
+  hostSource: 'host_source',
+  sni: 'sni',
+  alpn: 'alpn',
+  port: 'port',
+  dst: 'dst',
+  src: 'src',
+  protocol: 'protocol',
+  http: 'http',
+  route: 'route',
+  namespace: 'namespace',
+  component: 'component',
+  listener: 'listener',
+  bytesSent: 'bytes_sent',
+  bytesReceived: 'bytes_received',
+  durationMs: 'duration_ms',
+  error: 'error',
+} as const satisfies Record<string, keyof AuditRecord>;
+
+/** What a component hands the sink; the sink adds `component`. */
+export type AuditEntry = Omit<AuditRecord, 'component'>;
+
+export interface AuditSink {
+  write(record: AuditEntry): void;
+  /** Flushes every pending record and closes the files (never stdout itself). */
+  close(): Promise<void>;
+}
+
+export interface AuditSinkOptions {
+  /** `agent` or `gateway`: the first field of every record. */
+  component: string;
+  /** Write records to stdout (default true). */
+  stdout?: boolean;
+  /** Also append records to this file (created if missing). */
+  file?: string;
+  /** Extra destination, e.g. an in-memory stream in tests or a log shipper. */
+  destination?: DestinationStream;
+  /** Called when a write to stdout or the file fails later on (disk full, closed pipe). */
+  onError?: (err: Error) => void;
+}
+
+/**
+ * JSON lines through pino. The record is the whole line: `component`, then
+ * the entry; no level, pid or hostname; `time` is the connection's start,
+ * set by the caller.
+ * Destinations are asynchronous (the hot path never blocks on a write) and
+ * flushed by close(), which shutdown awaits.
+ */
+export function createAuditSink(options: AuditSinkOptions): AuditSink {
+  const booms: ReturnType<typeof pino.destination>[] = [];
+  const streams: { stream: DestinationStream }[] = [];
+  if (options.stdout ?? true) booms.push(pino.destination({ dest: 1, sync: false }));
+  if (options.file !== undefined) booms.push(pino.destination({ dest: openAuditFile(options.file), sync: false }));
+  for (const boom of booms) {
+    boom.on('error', (err: Error) => options.onError?.(err));
+    streams.push({ stream: boom });
+  }
+  if (options.destination) streams.push({ stream: options.destination });
+  const logger: Logger = pino(
+    // The level's slot carries `component`: an empty level object would leave pino writing `{,`.
+    { base: null, timestamp: false, formatters: { level: () => ({ [AUDIT_FIELDS.component]: options.component }) } },
+    pino.multistream(streams),
+  );
+  let closed = false;
+  return {
+    write(record) {
+      if (!closed) logger.info(record);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all(
+        booms.map(
+          (boom) =>
+            new Promise<void>((resolve) => {
+              boom.once('close', () => resolve());
+              boom.once('error', () => resolve());
+              boom.end();
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** Opened here, synchronously, so that a bad path fails at start with a clear error, not later in the background. */
+function openAuditFile(file: string): number {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    return openSync(file, 'a');
+  } catch (err) {
+    throw new EgressdError('EGRESSD_ERR_AUDIT_LOG', `cannot open audit log ${file}: ${(err as Error).message}`, { cause: err, context: { file } });
+  }
+}
