@@ -1,0 +1,141 @@
+import type { Socket } from 'node:net';
+import type { AuditSink } from '../core/audit.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { ConnectionRecord, type ListenerName } from './connection-record.ts';
+import type { ConnectionTracker } from './connection-tracker.ts';
+import { decide, type DecideFacts, type Identity, type NamedHost, type PolicyView, type Verdict } from './decide.ts';
+import { denialMessage } from './denial-message.ts';
+import { auditPath } from './http-request-head.ts';
+import type { AgentMetrics } from './metrics.ts';
+import { refuseHttp, refuseTcp, refuseTls, TLS_ALERT } from './refuse.ts';
+import type { Resolver } from './resolve.ts';
+import type { Route, RouteTarget } from './route.ts';
+import type { Sniffed } from './sniff.ts';
+import { splice } from './splice.ts';
+
+/**
+ * What every connection handler shares: the stages (decide, route, audit)
+ * and what they need. Both listeners run a connection through the same
+ * steps: accept -> destination -> sniff -> decide -> route -> splice, with
+ * the audit record written when it is all over. The pieces that both use
+ * live here; each listener file reads as its own sequence of stages.
+ */
+export interface Pipeline {
+  /** The policy in force now (it changes on reload); undefined until a config has loaded. */
+  policy(): PolicyView | undefined;
+  identity: Identity;
+  route: Route;
+  resolve: Resolver;
+  /** Ports of the agent's own listeners, for loop detection. */
+  ownPorts(): ReadonlySet<number>;
+  sink: AuditSink;
+  metrics: AgentMetrics;
+  logger: Logger;
+  tracker: ConnectionTracker;
+  /** Shown in denial messages (`egressctl check --config <dir>`). */
+  configDir: string;
+  peekTimeoutMs: number;
+  sniffTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+/** Opens the record for a new client connection and keeps the connection tracked until the record is written. */
+export function openRecord(pipeline: Pipeline, listener: ListenerName, socket: Socket): ConnectionRecord {
+  const record = new ConnectionRecord(listener, { address: socket.remoteAddress, port: socket.remotePort }, pipeline.identity.namespace, pipeline.sink, pipeline.metrics);
+  pipeline.tracker.track(socket, record.written);
+  // Sockets must always have an error listener: an unhandled one would stop the agent.
+  socket.on('error', (err: NodeJS.ErrnoException) => record.error(`client: ${err.code ?? err.message}`));
+  return record;
+}
+
+export function whenClosed(socket: Socket): Promise<void> {
+  return socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/** Names for the destination found in the sniffed bytes. */
+export function sniffedNames(s: Sniffed): NamedHost[] {
+  if (s.kind === 'tls') return s.sni === null ? [] : [{ source: 'sni', name: s.sni }];
+  if (s.kind !== 'http') return [];
+  const names: NamedHost[] = [];
+  if (s.targetHost !== null) names.push({ source: 'http', name: s.targetHost });
+  if (s.host !== null) names.push({ source: 'http', name: s.host });
+  return names;
+}
+
+export function sniffedProtocol(s: Sniffed): DecideFacts['protocol'] {
+  return s.kind === 'tls' ? 'TLS' : s.kind === 'http' ? 'HTTP' : 'TCP';
+}
+
+/** Runs the decide stage on the facts and the sniffed bytes, and records the outcome. */
+export function decideSniffed(pipeline: Pipeline, record: ConnectionRecord, s: Sniffed, facts: DecideFacts): Verdict {
+  record.sniffed(s);
+  if (s.kind === 'http') record.http({ method: s.method, path: auditPath(s.target) });
+  const named = facts.names[0];
+  const verdict: Verdict =
+    s.kind === 'malformed_tls'
+      ? { allow: false, reason: 'malformed_client_hello', host: named?.name ?? facts.address ?? '', hostSource: named?.source ?? 'ip', detail: s.reason }
+      : decide(pipeline.policy(), { ...facts, names: [...facts.names, ...sniffedNames(s)], protocol: sniffedProtocol(s) }, pipeline.identity);
+  record.verdict(verdict, facts.port);
+  return verdict;
+}
+
+/** Refuses in the protocol the client spoke, then waits for the socket to close. */
+export async function refuseSniffed(pipeline: Pipeline, record: ConnectionRecord, socket: Socket, s: Sniffed, verdict: Verdict, port: number): Promise<void> {
+  if (s.kind === 'aborted') {
+    record.error(s.error);
+  } else if (s.kind === 'http') {
+    const body = denialMessage({ host: verdict.host, port, reason: verdict.reason, ...detail(verdict), namespace: pipeline.identity.namespace, configDir: pipeline.configDir });
+    record.http({ status: refuseHttp(socket, 403, verdict.reason, body) });
+  } else if (s.kind === 'tls' || s.kind === 'malformed_tls') {
+    refuseTls(socket, s.kind === 'tls' ? TLS_ALERT.accessDenied : TLS_ALERT.decodeError);
+  } else {
+    refuseTcp(socket);
+  }
+  await whenClosed(socket);
+}
+
+/** Route and splice: connects upstream, replays the sniffed bytes and copies both ways until both sides close. */
+export async function forward(pipeline: Pipeline, record: ConnectionRecord, socket: Socket, s: Sniffed, target: RouteTarget): Promise<void> {
+  if (s.kind === 'aborted') {
+    record.error(s.error);
+    return;
+  }
+  record.route(pipeline.route.name);
+  record.destination(target.address, target.port);
+  let upstream: Socket;
+  try {
+    upstream = await pipeline.route.connect(target);
+  } catch (err) {
+    record.error(errorMessage(err));
+    if (s.kind === 'http') {
+      record.http({ status: refuseHttp(socket, 502, 'upstream_unreachable', `egressd: ${errorMessage(err)}\n`) });
+    } else {
+      refuseTcp(socket);
+    }
+    await whenClosed(socket);
+    return;
+  }
+  await connected(pipeline, record, socket, upstream, s);
+}
+
+/** Splices an already connected upstream, recording bytes, errors and the HTTP status if one is seen. */
+export async function connected(pipeline: Pipeline, record: ConnectionRecord, socket: Socket, upstream: Socket, s: Sniffed): Promise<void> {
+  const result = await splice(socket, upstream, {
+    replay: s.buffered,
+    clientEnded: s.ended,
+    idleTimeoutMs: pipeline.idleTimeoutMs,
+    ...(s.kind === 'http' ? { onFirstResponseBytes: (chunk: Buffer) => recordStatus(record, chunk) } : {}),
+  });
+  record.bytes(result.bytesSent, result.bytesReceived);
+  if (result.error !== undefined) record.error(result.error);
+}
+
+function recordStatus(record: ConnectionRecord, chunk: Buffer): void {
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(chunk.subarray(0, 16).toString('latin1'));
+  if (m) record.http({ status: Number(m[1]) });
+}
+
+function detail(verdict: Verdict): { detail?: string } {
+  return verdict.detail === undefined ? {} : { detail: verdict.detail };
+}

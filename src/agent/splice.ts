@@ -1,0 +1,69 @@
+import type { Socket } from 'node:net';
+
+/**
+ * The last stage: replay what the sniffer buffered, then copy bytes both
+ * ways with backpressure (pipe), carrying half-closes across (both sockets
+ * allow half-open), resetting the other side when one side fails, and
+ * giving up after `idleTimeoutMs` without traffic. Resolves when both sockets
+ * are closed, with the bytes exchanged with the destination.
+ */
+
+export interface SpliceOptions {
+  replay: Buffer;
+  /** The client already half-closed during sniffing. */
+  clientEnded: boolean;
+  idleTimeoutMs: number;
+  /** Sees the first bytes from the destination (to read an HTTP status line). */
+  onFirstResponseBytes?: (chunk: Buffer) => void;
+}
+
+export interface SpliceResult {
+  bytesSent: number;
+  bytesReceived: number;
+  error?: string;
+}
+
+export function splice(client: Socket, upstream: Socket, options: SpliceOptions): Promise<SpliceResult> {
+  return new Promise((resolve) => {
+    let error: string | undefined;
+    let open = 2;
+    const closed = (): void => {
+      if (--open > 0) return;
+      resolve({ bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, ...(error === undefined ? {} : { error }) });
+    };
+    const failWith = (message: string): void => {
+      error ??= message;
+      reset(client);
+      reset(upstream);
+    };
+    for (const [socket, name] of [[client, 'client'], [upstream, 'upstream']] as const) {
+      // A side that closes without having finished both directions aborted: the other must not wait for it.
+      const onClose = (): void => {
+        if (!(socket.readableEnded && socket.writableFinished)) failWith(`${name}: closed before the end of the stream`);
+        closed();
+      };
+      if (socket.closed) onClose();
+      else socket.once('close', onClose);
+    }
+    client.on('error', (err: NodeJS.ErrnoException) => failWith(`client: ${err.code ?? err.message}`));
+    upstream.on('error', (err: NodeJS.ErrnoException) => failWith(`upstream: ${err.code ?? err.message}`));
+    for (const socket of [client, upstream]) {
+      socket.setTimeout(options.idleTimeoutMs, () => failWith(`idle for ${options.idleTimeoutMs} ms`));
+    }
+    if (options.onFirstResponseBytes) upstream.once('data', options.onFirstResponseBytes);
+    if (options.replay.length > 0) upstream.write(options.replay);
+    if (options.clientEnded) upstream.end();
+    else client.pipe(upstream);
+    upstream.pipe(client);
+  });
+}
+
+/** An RST tells the peer the stream did not complete, where a FIN would look like success. */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
