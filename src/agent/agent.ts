@@ -1,0 +1,207 @@
+import type { Server as HttpServer } from 'node:http';
+import net, { type AddressInfo, type Server } from 'node:net';
+import type { DestinationStream } from 'pino';
+import type { Registry } from 'prom-client';
+import { createAuditSink } from '../core/audit.ts';
+import { EgressdError } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { createMetricsRegistry } from '../core/metrics.ts';
+import { getOriginalDst } from '../core/original-dst.ts';
+import { createAdminServer } from './admin.ts';
+import type { AgentConfig } from './agent-config.ts';
+import type { ConfigSource } from './config-source.ts';
+import { ConnectionTracker } from './connection-tracker.ts';
+import { directoryConfigSource } from './directory-config-source.ts';
+import { createExplicitProxy } from './explicit-proxy.ts';
+import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
+import { handleOutbound, type OriginalDestination } from './outbound.ts';
+import type { Pipeline } from './pipeline.ts';
+import { createResolver } from './resolve.ts';
+import { directRoute, type Route } from './route.ts';
+
+/** What the agent runs with, as opposed to what it is told (AgentConfig). Everything has a production default. */
+export interface AgentRuntime {
+  logger?: Logger;
+  /** The original-destination stage; defaults to SO_ORIGINAL_DST. Tests on loopback give their own. */
+  originalDestination?: OriginalDestination;
+  /** Defaults to the directory source on `config.configDir`. */
+  configSource?: ConfigSource;
+  registry?: Registry;
+  /** Receives audit records too (in-memory streams in tests, log shippers). */
+  auditDestination?: DestinationStream;
+  /** Defaults to `direct`. */
+  route?: Route;
+}
+
+export interface AgentHandle {
+  /** Where each listener is bound (port 0 in the config becomes the real port here). */
+  addresses: { outbound: AddressInfo[]; proxy: AddressInfo; admin: AddressInfo };
+  configSource: ConfigSource;
+  registry: Registry;
+  /** Stops accepting, lets open connections finish for up to `drainMs`, cuts the rest, flushes the audit log. */
+  close(): Promise<void>;
+}
+
+export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRuntime = {}): Promise<AgentHandle> {
+  const logger = runtime.logger ?? createLogger('agent');
+  const registry = runtime.registry ?? createMetricsRegistry();
+  const metrics = createAgentMetrics(registry);
+  const sink = createAuditSink({
+    component: 'agent',
+    stdout: config.auditStdout,
+    ...(config.auditLog === undefined ? {} : { file: config.auditLog }),
+    ...(runtime.auditDestination === undefined ? {} : { destination: runtime.auditDestination }),
+    onError: (err) => logger.error({ err }, 'writing the audit log failed'),
+  });
+  const configSource = runtime.configSource ?? directoryConfigSource({ dir: config.configDir, logger, intervalMs: config.reloadIntervalMs });
+  configSource.subscribe((event) => onConfigEvent(event, logger, metrics));
+  const tracker = new ConnectionTracker();
+  const servers: (Server | HttpServer)[] = [];
+  let outboundServers: Server[] = [];
+  let listening = false;
+  let draining = false;
+
+  const pipeline: Pipeline = {
+    policy: () => configSource.current()?.policy,
+    identity: { namespace: config.namespace, labels: config.labels },
+    route: runtime.route ?? directRoute({ connectTimeoutMs: config.connectTimeoutMs }),
+    resolve: createResolver(config.resolve),
+    ownPorts: () => new Set(servers.map((s) => (s.address() as AddressInfo | null)?.port).filter((p): p is number => p !== undefined)),
+    sink,
+    metrics,
+    logger,
+    tracker,
+    configDir: config.configDir,
+    peekTimeoutMs: config.peekTimeoutMs,
+    sniffTimeoutMs: config.sniffTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  };
+  const originalDestination = runtime.originalDestination ?? getOriginalDst;
+
+  try {
+    await configSource.start();
+    outboundServers = await listenOutbound(config, logger, (socket) => void handleOutbound(pipeline, originalDestination, socket));
+    servers.push(...outboundServers);
+    const proxy = createExplicitProxy(pipeline);
+    servers.push(proxy);
+    await listen(proxy, config.proxyPort, config.bind, 'proxy');
+    const admin = createAdminServer({
+      registry,
+      ready: () => {
+        if (draining) return { ready: false, why: 'draining' };
+        if (!listening) return { ready: false, why: 'listeners not up' };
+        if (!configSource.current()) return { ready: false, why: 'no valid config loaded' };
+        return { ready: true };
+      },
+      configDump: () => ({
+        config: configSource.status(),
+        listeners: addresses(),
+        ready: listening && !draining && configSource.current() !== undefined,
+        activeConnections: tracker.size,
+        options: config,
+      }),
+    });
+    servers.push(admin);
+    await listen(admin, config.adminPort, config.bind, 'admin');
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    await configSource.close();
+    await sink.close();
+    throw err;
+  }
+  for (const server of servers) server.on('error', (err) => logger.error({ err }, 'listener error'));
+  listening = true;
+  const addresses = (): AgentHandle['addresses'] => ({
+    outbound: outboundServers.map((s) => s.address() as AddressInfo),
+    proxy: servers[outboundServers.length]!.address() as AddressInfo,
+    admin: servers[outboundServers.length + 1]!.address() as AddressInfo,
+  });
+  const bound = addresses();
+  for (const [listener, list] of Object.entries(bound)) {
+    for (const a of [list].flat()) logger.info({ listener, address: a.address, port: a.port }, 'listening');
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    draining = true;
+    const [proxy, admin] = servers.slice(outboundServers.length) as [HttpServer, HttpServer];
+    for (const server of [...outboundServers, proxy]) server.close();
+    proxy.closeIdleConnections();
+    logger.info({ open: tracker.size, drainMs: config.drainMs }, 'draining');
+    let timer: NodeJS.Timeout | undefined;
+    const expired = await Promise.race([
+      tracker.idle().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.drainMs))),
+    ]);
+    clearTimeout(timer);
+    if (expired) {
+      logger.warn({ open: tracker.size }, 'drain period over, closing the remaining connections');
+      tracker.destroyAll('agent shutting down');
+      await tracker.idle();
+    }
+    admin.closeAllConnections();
+    await new Promise((resolve) => admin.close(resolve));
+    await configSource.close();
+    await sink.close();
+    logger.info('stopped');
+  };
+  return {
+    addresses: bound,
+    configSource,
+    registry,
+    close: () => (closing ??= close()),
+  };
+}
+
+function onConfigEvent(event: Parameters<Parameters<ConfigSource['subscribe']>[0]>[0], logger: Logger, metrics: AgentMetrics): void {
+  if (event.type === 'applied') {
+    const { version, files, summary, warnings } = event.snapshot;
+    metrics.configReloads.inc();
+    for (const warning of warnings) logger.warn({ problem: warning }, 'config warning');
+    logger.info({ version, files: files.length, summary }, 'config applied');
+    return;
+  }
+  metrics.configReloadFailures.inc();
+  for (const problem of event.problems) logger.error({ problem }, 'config rejected, keeping the last good one');
+}
+
+/** The transparent listener on each bind address, all on one port (the first bound decides it when the port is 0). */
+async function listenOutbound(config: Readonly<AgentConfig>, logger: Logger, onConnection: (socket: net.Socket) => void): Promise<Server[]> {
+  const servers: Server[] = [];
+  let port = config.outboundPort;
+  for (const host of config.outboundBind) {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+    try {
+      await listen(server, port, host, 'outbound');
+    } catch (err) {
+      // A host without IPv6 still runs the IPv4 listener; a single address must bind.
+      const code = ((err as EgressdError).cause as NodeJS.ErrnoException | undefined)?.code;
+      if (isIPv6Host(host) && config.outboundBind.length > 1 && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+        logger.warn({ host, code }, 'IPv6 unavailable, outbound listener on IPv4 only');
+        continue;
+      }
+      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+      throw err;
+    }
+    port = (server.address() as AddressInfo).port;
+    servers.push(server);
+  }
+  return servers;
+}
+
+function isIPv6Host(host: string): boolean {
+  return host.includes(':');
+}
+
+function listen(server: Server | HttpServer, port: number, host: string, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new EgressdError('EGRESSD_ERR_LISTEN', `${name} listener cannot bind ${host}:${port}: ${err.code ?? err.message}`, { cause: err, context: { host, port } }));
+    };
+    server.once('error', onError);
+    server.listen({ port, host, ipv6Only: isIPv6Host(host) }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { EgressdError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { formatOptions, parseCommand, processEnv, type OptionSpecs } from '../core/options.ts';
+import { onShutdown } from '../core/shutdown.ts';
+import { startAgent } from './agent.ts';
+import { AGENT_DEFAULTS, agentConfig } from './agent-config.ts';
+import { parseLabelPairs, parseLabelsFile } from './labels.ts';
+import { parseResolveEntry } from './resolve.ts';
+
+/** Flags of `egressd agent`, each with the environment variable a pod spec can set instead. */
+export const AGENT_OPTIONS = {
+  'config-dir': { type: 'string', env: 'EGRESSD_CONFIG_DIR', default: AGENT_DEFAULTS.configDir, description: 'allowlist directory (ServiceEntry, DestinationRule, Sidecar YAML), reloaded on change' },
+  'outbound-port': { type: 'integer', env: 'EGRESSD_OUTBOUND_PORT', default: AGENT_DEFAULTS.outboundPort, description: 'transparent listener port (iptables REDIRECT target), on 0.0.0.0 and ::' },
+  'proxy-port': { type: 'integer', env: 'EGRESSD_PROXY_PORT', default: AGENT_DEFAULTS.proxyPort, description: 'explicit proxy port (HTTPS_PROXY=http://127.0.0.1:<port>)' },
+  'admin-port': { type: 'integer', env: 'EGRESSD_ADMIN_PORT', default: AGENT_DEFAULTS.adminPort, description: 'admin port: /healthz/ready, /stats/prometheus, /config_dump' },
+  bind: { type: 'string', env: 'EGRESSD_BIND', default: AGENT_DEFAULTS.bind, description: 'address of the explicit proxy and admin listeners' },
+  namespace: { type: 'string', env: 'POD_NAMESPACE', default: AGENT_DEFAULTS.namespace, description: "the workload's namespace" },
+  labels: { type: 'list', env: 'EGRESSD_LABELS', description: "the workload's labels, key=value,..." },
+  'labels-file': { type: 'string', env: 'EGRESSD_LABELS_FILE', description: 'downward API labels file (key="value" lines); --labels add to it' },
+  'audit-log': { type: 'string', env: 'EGRESSD_AUDIT_LOG', description: 'also append audit records (JSON lines) to this file' },
+  'peek-timeout-ms': { type: 'integer', env: 'EGRESSD_PEEK_TIMEOUT_MS', default: AGENT_DEFAULTS.peekTimeoutMs, description: 'wait for the first client bytes this long before deciding on the destination IP alone' },
+  'idle-timeout-seconds': { type: 'integer', env: 'EGRESSD_IDLE_TIMEOUT_SECONDS', default: AGENT_DEFAULTS.idleTimeoutMs / 1000, description: 'close connections idle this long' },
+  'drain-seconds': { type: 'integer', env: 'EGRESSD_DRAIN_SECONDS', default: AGENT_DEFAULTS.drainMs / 1000, description: 'on SIGTERM, let open connections finish this long' },
+  resolve: { type: 'list', env: 'EGRESSD_RESOLVE', description: 'host:port:address, send the explicit proxy\'s connections to host:port to address (like curl --resolve)' },
+  'log-level': { type: 'string', env: 'EGRESSD_LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error' },
+  help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
+} as const satisfies OptionSpecs;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export async function runAgentCommand(argv: string[], env: Readonly<Record<string, string | undefined>> = processEnv()): Promise<number> {
+  const { options, positionals } = parseCommand('egressd agent', AGENT_OPTIONS, argv, env);
+  if (options.help) {
+    process.stdout.write(`usage: egressd agent [flags]\n\n${formatOptions(AGENT_OPTIONS)}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `egressd agent: unexpected argument "${positionals[0]}"`);
+  if (!LOG_LEVELS.includes(options['log-level'])) {
+    throw new EgressdError('EGRESSD_ERR_USAGE', `--log-level: "${options['log-level']}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const labels = { ...(options['labels-file'] === undefined ? {} : readLabelsFile(options['labels-file'])), ...parseLabelPairs(options.labels ?? []) };
+  const config = agentConfig({
+    configDir: options['config-dir'],
+    outboundPort: options['outbound-port'],
+    proxyPort: options['proxy-port'],
+    adminPort: options['admin-port'],
+    bind: options.bind,
+    namespace: options.namespace,
+    labels,
+    ...(options['audit-log'] === undefined ? {} : { auditLog: options['audit-log'] }),
+    peekTimeoutMs: options['peek-timeout-ms'],
+    idleTimeoutMs: options['idle-timeout-seconds'] * 1000,
+    drainMs: options['drain-seconds'] * 1000,
+    resolve: (options.resolve ?? []).map(parseResolveEntry),
+  });
+  const logger = createLogger('agent', { level: options['log-level'] });
+  const agent = await startAgent(config, { logger });
+  return new Promise<number>((resolve) => {
+    onShutdown(async (signal) => {
+      logger.info({ signal }, 'shutting down');
+      await agent.close();
+      resolve(0);
+      return 0;
+    });
+  });
+}
+
+function readLabelsFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new EgressdError('EGRESSD_ERR_USAGE', `--labels-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  return parseLabelsFile(text, file);
+}

@@ -1,0 +1,287 @@
+/**
+ * What the agent tests share: a real agent started in-process on loopback
+ * (every listener on port 0), a real allowlist directory, real servers to
+ * reach, and the audit records and logs the agent writes, parsed as objects.
+ */
+import type { ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import tls from 'node:tls';
+import pino from 'pino';
+import type { AuditRecord } from '../../../src/core/audit.ts';
+import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
+import { agentConfig, type AgentConfig } from '../../../src/agent/agent-config.ts';
+import type { OriginalDestination } from '../../../src/agent/outbound.ts';
+
+const WAIT_MS = 10_000;
+
+/** JSON lines written to it, parsed; waits are event-driven and bounded. */
+export class JsonLines<T = Record<string, unknown>> extends Writable {
+  readonly items: T[] = [];
+  private pending = '';
+  private waiters: (() => void)[] = [];
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.pending += chunk.toString();
+    const lines = this.pending.split('\n');
+    this.pending = lines.pop()!;
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        this.items.push(JSON.parse(line) as T);
+      } catch {
+        throw new Error(`not a JSON line: ${line}`);
+      }
+    }
+    for (const wake of this.waiters.splice(0)) wake();
+    done();
+  }
+
+  /** Resolves with the first item matching, waiting for it if need be. */
+  async find(match: (item: T) => boolean, what = 'a matching line'): Promise<T> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const found = this.items.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; have ${JSON.stringify(this.items, null, 1).slice(0, 3000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async count(n: number): Promise<T[]> {
+    await this.find(() => this.items.length >= n, `${n} lines`);
+    return this.items.slice(0, n);
+  }
+}
+
+/** Polls `check` until it returns a value, for state that emits no event (files, HTTP endpoints). */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export function tempDir(t: ExecutionContext, prefix = 'egressd-agent-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A ServiceEntry exported everywhere, for `host` on `ports`. */
+export function serviceEntry(name: string, hosts: string[], ports: { number: number; protocol: string }[], extra: { addresses?: string[]; namespace?: string } = {}): string {
+  return [
+    'apiVersion: networking.istio.io/v1',
+    'kind: ServiceEntry',
+    'metadata:',
+    `  name: ${name}`,
+    `  namespace: ${extra.namespace ?? 'default'}`,
+    'spec:',
+    `  hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]`,
+    ...(extra.addresses ? [`  addresses: [${extra.addresses.map((a) => JSON.stringify(a)).join(', ')}]`] : []),
+    '  location: MESH_EXTERNAL',
+    `  resolution: ${extra.addresses ? 'STATIC' : 'DNS'}`,
+    '  exportTo: ["*"]',
+    '  ports:',
+    ...ports.flatMap((p) => [`    - number: ${p.number}`, `      name: p-${p.number}`, `      protocol: ${p.protocol}`]),
+    ...(extra.addresses ? ['  endpoints:', ...extra.addresses.map((a) => `    - address: ${JSON.stringify(a.replace(/\/\d+$/, ''))}`)] : []),
+    '',
+  ].join('\n');
+}
+
+export interface TestAgent {
+  handle: AgentHandle;
+  audit: JsonLines<AuditRecord>;
+  logs: JsonLines;
+  configDir: string;
+  outboundPort: number;
+  proxyPort: number;
+  adminPort: number;
+}
+
+export async function startTestAgent(
+  t: ExecutionContext,
+  options: { files?: Record<string, string>; originalDestination?: OriginalDestination; config?: Partial<AgentConfig> } = {},
+): Promise<TestAgent> {
+  const configDir = tempDir(t);
+  for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(configDir, name), text);
+  const audit = new JsonLines<AuditRecord>();
+  const logs = new JsonLines();
+  const handle = await startAgent(
+    agentConfig({
+      configDir,
+      outboundPort: 0,
+      outboundBind: ['127.0.0.1'],
+      proxyPort: 0,
+      adminPort: 0,
+      auditStdout: false,
+      peekTimeoutMs: 100,
+      reloadIntervalMs: 200,
+      ...options.config,
+    }),
+    {
+      logger: pino({ level: 'debug' }, logs),
+      auditDestination: audit,
+      ...(options.originalDestination ? { originalDestination: options.originalDestination } : {}),
+    },
+  );
+  t.teardown(() => handle.close());
+  return {
+    handle,
+    audit,
+    logs,
+    configDir,
+    outboundPort: handle.addresses.outbound[0]!.port,
+    proxyPort: handle.addresses.proxy.port,
+    adminPort: handle.addresses.admin.port,
+  };
+}
+
+let certificate: { key: string; cert: string; certFile: string } | undefined;
+
+/** A self-signed certificate for the test names, made once per test process with openssl. */
+export function testCertificate(): { key: string; cert: string; certFile: string } {
+  if (certificate) return certificate;
+  const dir = mkdtempSync(join(tmpdir(), 'egressd-cert-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=api.example.test',
+    '-addext', 'subjectAltName=DNS:api.example.test,DNS:other.example.test,DNS:denied.example.test',
+  ], { stdio: 'ignore' });
+  certificate = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), certFile: join(dir, 'cert.pem') };
+  return certificate;
+}
+
+/** Listens on loopback; teardown cuts open connections (a half-open TLS socket before its handshake would hold close() forever). */
+async function listening(t: ExecutionContext, server: net.Server): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** TLS server answering each chunk with `hello <servername> <alpn>: <chunk>`; records what it received. */
+export async function tlsEchoServer(t: ExecutionContext): Promise<{ port: number; received: Buffer[] }> {
+  const { key, cert } = testCertificate();
+  const received: Buffer[] = [];
+  const server = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      socket.write(`hello ${socket.servername} ${socket.alpnProtocol}: ${chunk.toString()}`);
+    });
+    socket.on('end', () => socket.end());
+  });
+  return { port: await listening(t, server), received };
+}
+
+function answerWithRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ method: req.method, url: req.url, host: req.headers.host, body: Buffer.concat(chunks).toString() }));
+  });
+}
+
+/** Plain HTTP server answering with what it saw. */
+export async function httpServer(t: ExecutionContext): Promise<{ port: number }> {
+  return { port: await listening(t, http.createServer(answerWithRequest)) };
+}
+
+/** The same over TLS, with the test certificate. */
+export async function httpsServer(t: ExecutionContext): Promise<{ port: number }> {
+  const { key, cert } = testCertificate();
+  return { port: await listening(t, https.createServer({ key, cert }, answerWithRequest)) };
+}
+
+/** TCP echo that ends when the client ends (half-close); `banner` is sent first, as SMTP or MySQL servers do. */
+export async function echoServer(t: ExecutionContext, banner?: string): Promise<{ port: number }> {
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => undefined);
+    if (banner !== undefined) socket.write(banner);
+    socket.pipe(socket);
+  });
+  return { port: await listening(t, server) };
+}
+
+/** Sends CONNECT through the explicit proxy; the socket once the tunnel is up, else the refusal. */
+export function proxyConnect(proxyPort: number, target: string): Promise<{ status: number; socket: net.Socket; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: proxyPort, method: 'CONNECT', path: target });
+    req.on('connect', (res, socket, head) => {
+      if (res.statusCode === 200) {
+        if (head.length > 0) socket.unshift(head);
+        resolve({ status: 200, socket, body: '', headers: res.headers });
+        return;
+      }
+      let body = head.toString();
+      socket.on('data', (c: Buffer) => (body += c.toString()));
+      socket.on('end', () => resolve({ status: res.statusCode ?? 0, socket, body, headers: res.headers }));
+      socket.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A TLS session over `socket` (or to 127.0.0.1:port), sending `message` and reading until the server ends. */
+export function tlsExchange(options: { socket?: net.Socket; port?: number; servername: string; message: string }): Promise<{ reply: string; alpn: string | false }> {
+  return new Promise((resolve, reject) => {
+    const { cert } = testCertificate();
+    const client = tls.connect({
+      ...(options.socket ? { socket: options.socket } : { host: '127.0.0.1', port: options.port! }),
+      servername: options.servername,
+      ca: cert,
+      ALPNProtocols: ['http/1.1'],
+    });
+    let reply = '';
+    client.on('secureConnect', () => client.end(options.message));
+    client.on('data', (c: Buffer) => (reply += c.toString()));
+    client.on('end', () => resolve({ reply, alpn: client.alpnProtocol ?? false }));
+    client.on('error', reject);
+  });
+}
+
+/** Raw exchange over TCP: writes `data`, half-closes, reads everything back. */
+export function tcpExchange(port: number, data: Buffer | string, options: { end?: boolean } = {}): Promise<{ reply: Buffer; error?: NodeJS.ErrnoException }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => {
+      socket.write(data);
+      if (options.end ?? true) socket.end();
+    });
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve({ reply: Buffer.concat(chunks), error }));
+    socket.on('close', () => resolve({ reply: Buffer.concat(chunks) }));
+  });
+}
+
+export async function adminGet(agent: TestAgent, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${agent.adminPort}${path}`);
+  return { status: res.status, body: await res.text() };
+}
