@@ -22,8 +22,10 @@ export const PORT_PROTOCOLS: readonly PortProtocol[] = ['HTTP', 'HTTPS', 'HTTP2'
 const RESOLUTIONS: readonly Resolution[] = ['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'];
 
 export function readServiceEntry(ctx: ResourceContext, meta: ResourceMeta, spec: Fields): ServiceEntryResource {
-  const resolution = RESOLUTIONS.find((r) => r === spec.resolution) ?? 'NONE';
-  const endpoints = readEndpoints(ctx, spec, resolution);
+  const known = RESOLUTIONS.find((r) => r === spec.resolution);
+  const resolution = known ?? 'NONE';
+  // An unknown resolution already failed the schema; judging endpoints by the NONE default would only add noise.
+  const endpoints = readEndpoints(ctx, spec, resolution, known !== undefined || spec.resolution === undefined);
   const hosts = readHosts(ctx, spec, resolution, endpoints.length > 0);
   const location = spec.location === 'MESH_INTERNAL' ? 'MESH_INTERNAL' : 'MESH_EXTERNAL';
   if (location === 'MESH_INTERNAL') {
@@ -48,7 +50,7 @@ export function readServiceEntry(ctx: ResourceContext, meta: ResourceMeta, spec:
 
 function readHosts(ctx: ResourceContext, spec: Fields, resolution: Resolution, hasEndpoints: boolean): string[] {
   const items = stringItems(spec.hosts);
-  if (items.length === 0 && asArray(spec.hosts).length === 0) {
+  if (spec.hosts === undefined || spec.hosts === null || (Array.isArray(spec.hosts) && spec.hosts.length === 0)) {
     ctx.error(['spec', 'hosts'], 'at least one host is required');
   }
   const hosts: string[] = [];
@@ -87,7 +89,9 @@ function readAddresses(ctx: ResourceContext, spec: Fields): string[] {
 
 function readPorts(ctx: ResourceContext, spec: Fields): ServiceEntryPort[] {
   const items = asArray(spec.ports);
-  if (items.length === 0) ctx.error(['spec', 'ports'], 'at least one port is required');
+  if (items.length === 0 && !(spec.ports !== undefined && spec.ports !== null && !Array.isArray(spec.ports))) {
+    ctx.error(['spec', 'ports'], 'at least one port is required');
+  }
   const ports: ServiceEntryPort[] = [];
   const numbers = new Map<number, number>();
   const names = new Map<string, number>();
@@ -132,7 +136,7 @@ function readProtocol(ctx: ResourceContext, value: unknown, path: (string | numb
   return protocol;
 }
 
-function readEndpoints(ctx: ResourceContext, spec: Fields, resolution: Resolution): ServiceEntryEndpoint[] {
+function readEndpoints(ctx: ResourceContext, spec: Fields, resolution: Resolution, resolutionValid: boolean): ServiceEntryEndpoint[] {
   const endpoints: ServiceEntryEndpoint[] = [];
   asArray(spec.endpoints).forEach((item, i) => {
     const endpoint = asObject(item);
@@ -161,7 +165,7 @@ function readEndpoints(ctx: ResourceContext, spec: Fields, resolution: Resolutio
   if (resolution === 'STATIC' && asArray(spec.endpoints).length === 0) {
     ctx.error(['spec', 'resolution'], 'resolution STATIC requires spec.endpoints');
   }
-  if (resolution === 'NONE' && endpoints.length > 0) {
+  if (resolution === 'NONE' && resolutionValid && endpoints.length > 0) {
     ctx.warn(['spec', 'endpoints'], 'endpoints are not used with resolution NONE: connections go to the address the client dialled', 'key');
   }
   return endpoints;
