@@ -1,0 +1,251 @@
+/**
+ * A real gateway on loopback with everything around it made at test time:
+ * a mesh CA (agents, gateway), an "internet" CA for the destinations, real
+ * HTTPS and HTTP servers that echo what they receive, an allowlist
+ * directory, and the audit records parsed as objects. Destinations are on
+ * 127.0.0.1, which the gateway refuses unless a rule lists it: the
+ * allowlist names them as STATIC endpoints, the explicit listing the
+ * gateway honours.
+ */
+import type { ExecutionContext } from 'ava';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { createAuditSink } from '../../../src/core/audit.ts';
+import { startGateway, type Gateway, type GatewayConfig } from '../../../src/gateway/gateway.ts';
+import type { GatewayAuditRecord } from '../../../src/gateway/tunnel-record.ts';
+import { GatewayPool, type GatewayPoolOptions } from '../../../src/tunnel/pool.ts';
+import { TestCa, writeCredentials, type Leaf } from './_pki.ts';
+
+const WAIT_MS = 10_000;
+
+/** JSON lines written to it, parsed; waits are event-driven and bounded. */
+export class JsonLines<T> extends Writable {
+  readonly items: T[] = [];
+  #pending = '';
+  #waiters: (() => void)[] = [];
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.#pending += chunk.toString();
+    const lines = this.#pending.split('\n');
+    this.#pending = lines.pop()!;
+    for (const line of lines) if (line.trim() !== '') this.items.push(JSON.parse(line) as T);
+    for (const wake of this.#waiters.splice(0)) wake();
+    done();
+  }
+
+  async find(match: (item: T) => boolean, what = 'a matching line'): Promise<T> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const found = this.items.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; have ${JSON.stringify(this.items, null, 1).slice(0, 4000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** What a destination server saw. */
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  servername: string | null;
+}
+
+export interface EchoServer {
+  port: number;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+/** Answers every request with 200 and the JSON of what it saw. HTTPS when given a certificate. */
+export async function startEcho(leaf?: Leaf): Promise<EchoServer> {
+  const seen: Seen[] = [];
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const entry: Seen = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+        servername: (req.socket as { servername?: string | false }).servername || null,
+      };
+      seen.push(entry);
+      const body = JSON.stringify(entry);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    });
+  };
+  const server = leaf ? https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, handler) : http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface World {
+  dir: string;
+  mesh: TestCa;
+  internet: TestCa;
+  https: EchoServer;
+  http: EchoServer;
+  gateway: Gateway;
+  /** `127.0.0.1:port` of the gateway. */
+  address: string;
+  audit: JsonLines<GatewayAuditRecord>;
+  logs: JsonLines<Record<string, unknown>>;
+  configDir: string;
+  /** The internet CA's root, as a file (DestinationRule caCertificates). */
+  internetCaFile: string;
+  /** A pool for an agent in `namespace` (default `default`), closed at teardown. */
+  pool(namespace?: string, options?: Partial<GatewayPoolOptions>): GatewayPool;
+  startGateway(overrides?: Partial<GatewayConfig>, name?: string): Promise<{ gateway: Gateway; address: string; audit: JsonLines<GatewayAuditRecord> }>;
+}
+
+export const GATEWAY_ID = 'spiffe://cluster.local/ns/egressd/sa/gateway';
+
+/** The allowlist most tests use; `ports` are the echo servers'. */
+export function defaultAllowlist(w: { https: EchoServer; http: EchoServer; internetCaFile: string }): string {
+  return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: api, namespace: egress }
+spec:
+  hosts: [api.example.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports:
+    - { number: 443, name: https, protocol: HTTPS }
+    - { number: 80, name: http, protocol: HTTP, targetPort: 443 }
+    - { number: 8080, name: plain, protocol: HTTP }
+  endpoints:
+    - address: 127.0.0.1
+      ports: { https: ${w.https.port}, http: ${w.https.port}, plain: ${w.http.port} }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: api-tls, namespace: egress }
+spec:
+  host: api.example.test
+  trafficPolicy:
+    portLevelSettings:
+      - port: { number: 80 }
+        tls: { mode: SIMPLE, sni: api.example.test, caCertificates: ${w.internetCaFile} }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: team-only, namespace: team }
+spec:
+  hosts: [team.example.test]
+  exportTo: ["."]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 443, name: tls, protocol: TLS }]
+  endpoints: [{ address: 127.0.0.1, ports: { tls: ${w.https.port} } }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: metadata-by-name, namespace: egress }
+spec:
+  hosts: [metadata.example.test, private.example.test, loopback.example.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 443, name: tls, protocol: TLS }, { number: 80, name: http, protocol: HTTP }]
+`;
+}
+
+export async function startWorld(t: ExecutionContext, options: { allowlist?: (w: World) => string; gateway?: Partial<GatewayConfig> } = {}): Promise<World> {
+  const dir = mkdtempSync(join(tmpdir(), 'egressd-gateway-'));
+  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
+  t.teardown(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+  const [mesh, internet] = await Promise.all([TestCa.create(), TestCa.create('internet.test')]);
+  const internetCaFile = join(dir, 'internet-ca.pem');
+  writeFileSync(internetCaFile, internet.rootPem);
+  const httpsEcho = await startEcho(internet.issue({ dnsNames: ['api.example.test', 'team.example.test'] }));
+  cleanups.push(() => httpsEcho.close());
+  const httpEcho = await startEcho();
+  cleanups.push(() => httpEcho.close());
+  const configDir = join(dir, 'config');
+  const world = {
+    dir,
+    mesh,
+    internet,
+    https: httpsEcho,
+    http: httpEcho,
+    configDir,
+    internetCaFile,
+  } as World;
+  mkdirSync(configDir);
+  writeFileSync(join(configDir, 'allowlist.yaml'), (options.allowlist ?? defaultAllowlist)(world));
+  const gatewayLeaf = mesh.issue({ uris: [GATEWAY_ID], dnsNames: ['gateway.egressd.test'] });
+
+  world.startGateway = async (overrides = {}, name = 'gw-0') => {
+    const audit = new JsonLines<GatewayAuditRecord>();
+    const logs = new JsonLines<Record<string, unknown>>();
+    const sink = createAuditSink({ component: 'gateway', stdout: false, destination: audit });
+    const config: GatewayConfig = {
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      trustDomain: 'cluster.local',
+      replica: name,
+      credentials: writeCredentials(join(dir, `creds-${name}`), gatewayLeaf, mesh.rootPem),
+      configPaths: [configDir],
+      reloadIntervalMs: 0,
+      connectTimeoutMs: 2000,
+      resolve: [
+        { host: 'metadata.example.test', address: '169.254.169.254' },
+        { host: 'private.example.test', address: '10.0.0.1' },
+        { host: 'loopback.example.test', address: '127.0.0.1' },
+      ],
+      ...options.gateway,
+      ...overrides,
+    };
+    const gateway = await startGateway(config, { logger: pino({ level: 'debug' }, logs), audit: sink });
+    cleanups.push(async () => {
+      await gateway.close(0);
+      await sink.close();
+    });
+    if (name === 'gw-0') world.logs = logs;
+    return { gateway, address: `127.0.0.1:${gateway.address().port}`, audit };
+  };
+  const first = await world.startGateway();
+  world.gateway = first.gateway;
+  world.address = first.address;
+  world.audit = first.audit;
+  world.pool = (namespace = 'default', poolOptions = {}) => {
+    const leaf = mesh.workload(namespace, 'app');
+    const pool = new GatewayPool({
+      addresses: [world.address],
+      secureContext: () => mesh.context(leaf),
+      gatewayIdentities: [GATEWAY_ID],
+      pingIntervalMs: 0,
+      ...poolOptions,
+    });
+    cleanups.push(() => pool.close(0));
+    return pool;
+  };
+  return world;
+}
