@@ -267,7 +267,7 @@ export function tlsExchange(options: { socket?: net.Socket; port?: number; serve
   });
 }
 
-/** Raw exchange over TCP: writes `data`, half-closes, reads everything back. */
+/** Raw exchange over TCP: writes `data`, half-closes (unless `end: false`), reads until the other side closes. */
 export function tcpExchange(port: number, data: Buffer | string, options: { end?: boolean } = {}): Promise<{ reply: Buffer; error?: NodeJS.ErrnoException }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -276,6 +276,7 @@ export function tcpExchange(port: number, data: Buffer | string, options: { end?
       if (options.end ?? true) socket.end();
     });
     socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => socket.end());
     socket.on('error', (error: NodeJS.ErrnoException) => resolve({ reply: Buffer.concat(chunks), error }));
     socket.on('close', () => resolve({ reply: Buffer.concat(chunks) }));
   });

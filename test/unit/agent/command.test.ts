@@ -1,0 +1,120 @@
+/**
+ * `egressd agent` as a process: the real bin/egressd.js, its flags and
+ * environment variables, and SIGTERM draining.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AuditRecord } from '../../../src/core/audit.ts';
+import { echoServer, eventually, JsonLines, proxyConnect, serviceEntry, tempDir } from './_harness.ts';
+
+const BIN = fileURLToPath(new URL('../../../bin/egressd.js', import.meta.url));
+
+interface Running {
+  child: ChildProcess;
+  logs: JsonLines;
+  stdout: JsonLines<AuditRecord>;
+  exited: Promise<number | null>;
+}
+
+function runAgent(t: ExecutionContext, args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, [BIN, 'agent', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs = new JsonLines();
+  const stdout = new JsonLines<AuditRecord>();
+  child.stderr!.pipe(logs);
+  child.stdout!.pipe(stdout);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { child, logs, stdout, exited };
+}
+
+/** Output of a run expected to end by itself: exit code and the text it printed. */
+function runToEnd(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'agent', ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function portOf(running: Running, listener: string): Promise<number> {
+  const line = await running.logs.find((l) => l.msg === 'listening' && l.listener === listener, `the ${listener} listener`);
+  return line.port as number;
+}
+
+test('SIGTERM: stops accepting, lets the open tunnel finish, writes its record to stdout and --audit-log, exits 0', async (t) => {
+  const server = await echoServer(t);
+  const dir = tempDir(t);
+  const configDir = join(dir, 'config');
+  const auditLog = join(dir, 'audit', 'egress.log');
+  mkdirSync(configDir);
+  writeFileSync(join(configDir, 'api.yaml'), serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TCP' }]));
+  const agent = runAgent(
+    t,
+    ['--config-dir', configDir, '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--audit-log', auditLog, '--drain-seconds', '60', '--resolve', `api.example.test:${server.port}:127.0.0.1`],
+    { POD_NAMESPACE: 'shop', EGRESSD_LABELS: 'app=web' },
+  );
+  const proxyPort = await portOf(agent, 'proxy');
+  const adminPort = await portOf(agent, 'admin');
+  const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as { options: { namespace: string; labels: Record<string, string> } };
+  t.deepEqual([dump.options.namespace, dump.options.labels], ['shop', { app: 'web' }], 'namespace and labels from the environment');
+
+  const tunnel = await proxyConnect(proxyPort, `api.example.test:${server.port}`);
+  t.is(tunnel.status, 200);
+  agent.child.kill('SIGTERM');
+  await agent.logs.find((l) => l.msg === 'draining', 'draining');
+  const late = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port: proxyPort }, () => resolve(undefined));
+    socket.on('error', resolve);
+  });
+  t.is(late?.code, 'ECONNREFUSED', 'no new connections while draining');
+  tunnel.socket.write('after SIGTERM');
+  const echoed = await new Promise<string>((resolve) => tunnel.socket.once('data', (c: Buffer) => resolve(c.toString())));
+  t.is(echoed, 'after SIGTERM');
+  t.is(agent.child.exitCode, null, 'still running while a connection is open');
+  tunnel.socket.end();
+  tunnel.socket.resume();
+  t.is(await agent.exited, 0);
+
+  const fromFile = readFileSync(auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+  t.is(fromFile.length, 1);
+  t.like(fromFile[0], { component: 'agent', listener: 'proxy', decision: 'allow', host: 'api.example.test', namespace: 'shop', bytes_sent: 13, bytes_received: 13 });
+  await eventually(() => (agent.stdout.items.length > 0 ? true : undefined), 'the record on stdout');
+  t.deepEqual(agent.stdout.items, fromFile);
+});
+
+test('bad flags and environment variables are reported by name with exit code 2', async (t) => {
+  const result = await runToEnd(['--outbound-port', 'many', '--resolve', 'api.example.test:443'], { EGRESSD_DRAIN_SECONDS: 'soon' });
+  t.is(result.code, 2);
+  t.regex(result.stderr, /--outbound-port: "many" is not an integer/);
+  t.regex(result.stderr, /EGRESSD_DRAIN_SECONDS: "soon" is not an integer/);
+  const resolve = await runToEnd(['--resolve', 'api.example.test:443']);
+  t.is(resolve.code, 2);
+  t.regex(resolve.stderr, /--resolve "api\.example\.test:443": expected host:port:address/);
+  const labels = await runToEnd(['--labels', 'app']);
+  t.regex(labels.stderr, /--labels: "app" is not key=value/);
+});
+
+test('an audit log that cannot be opened stops the start with its error code', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'file'), '');
+  const result = await runToEnd(['--config-dir', dir, '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--audit-log', join(dir, 'file', 'audit.log')]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, /cannot open audit log .*\(EGRESSD_ERR_AUDIT_LOG\)/);
+});
+
+test('--help lists every flag with its environment variable', async (t) => {
+  const result = await runToEnd(['--help']);
+  t.is(result.code, 0);
+  for (const flag of ['--config-dir [$EGRESSD_CONFIG_DIR]', '--namespace [$POD_NAMESPACE]', '--labels-file', '--resolve', '--drain-seconds', '--peek-timeout-ms']) {
+    t.true(result.stdout.includes(flag), flag);
+  }
+});
