@@ -1,4 +1,4 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.ts';
 import { parseConfigTexts, type ConfigText } from './parse-text.ts';
@@ -57,9 +57,11 @@ async function collect(path: string, explicit: boolean, texts: ConfigText[], pro
     }
     return;
   }
-  if (seen.has(path)) return;
-  seen.add(path);
   try {
+    // The same file reached twice (given twice, or through a symlink) is one file.
+    const real = await realpath(path);
+    if (seen.has(real)) return;
+    seen.add(real);
     texts.push({ filename: path, text: await readFile(path, 'utf8') });
   } catch (err) {
     fail(`cannot read: ${describe(err)}`);
