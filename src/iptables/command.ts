@@ -1,5 +1,5 @@
 import { formatOptions, parseCommand, processEnv } from '../core/options.ts';
-import { INIT_OPTION_SPECS, toBackend, toInitOptions } from './options.ts';
+import { INIT_OPTION_SPECS, spellBooleanAssignments, toBackend, toInitOptions, type Backend, type InitOptions } from './options.ts';
 import { renderCleanup, renderInstall } from './render.ts';
 import { applyRestore, readState, toolsFor } from './restore.ts';
 import { buildRules, type Family } from './rules.ts';
@@ -19,21 +19,20 @@ ${formatOptions(INIT_OPTION_SPECS)}
 const FAMILIES: readonly Family[] = ['ipv4', 'ipv6'];
 
 /**
- * Pod specs are written `--ipv6=false`; node's parseArgs only knows `--no-ipv6`
- * for booleans, so `--flag=true|false` of a boolean flag is spelled that way first.
+ * What --dry-run prints: both families' restore input, assuming a namespace
+ * without egressd rules (install) or with exactly these rules (cleanup).
  */
-function booleanAssignments(argv: readonly string[]): string[] {
-  return argv.map((arg) => {
-    const m = /^--([a-z0-9-]+)=(true|false)$/i.exec(arg);
-    const spec = m ? (INIT_OPTION_SPECS as Record<string, { type: string }>)[m[1]!] : undefined;
-    if (!m || spec?.type !== 'boolean') return arg;
-    return m[2]!.toLowerCase() === 'true' ? `--${m[1]}` : `--no-${m[1]}`;
-  });
+export function dryRunText(options: InitOptions, backend: Backend, cleanup: boolean): string {
+  return FAMILIES.map((family) => {
+    const rules = buildRules(options, family);
+    const text = cleanup ? renderCleanup(rules) : renderInstall(rules);
+    return `# ${family} ${cleanup ? 'cleanup' : 'install'} (dry run): ${toolsFor(backend, family).restore} --noflush\n${text}`;
+  }).join('');
 }
 
 /** `egressd init`: returns the exit code; errors are thrown as EgressdError (EGRESSD_ERR_USAGE, EGRESSD_ERR_IPTABLES). */
 export async function runInitCommand(argv: string[], env: Readonly<Record<string, string | undefined>> = processEnv()): Promise<number> {
-  const { options: flags, positionals } = parseCommand('egressd init', INIT_OPTION_SPECS, booleanAssignments(argv), env);
+  const { options: flags, positionals } = parseCommand('egressd init', INIT_OPTION_SPECS, spellBooleanAssignments(argv, INIT_OPTION_SPECS), env);
   if (flags.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -44,15 +43,14 @@ export async function runInitCommand(argv: string[], env: Readonly<Record<string
   }
   const options = toInitOptions(flags);
   const backend = toBackend(flags.backend);
+  if (flags['dry-run']) {
+    process.stdout.write(dryRunText(options, backend, flags.cleanup));
+    return 0;
+  }
   const verb = flags.cleanup ? 'cleanup' : 'install';
   for (const family of FAMILIES) {
     const tools = toolsFor(backend, family);
     const rules = buildRules(options, family);
-    if (flags['dry-run']) {
-      const text = flags.cleanup ? renderCleanup(rules) : renderInstall(rules);
-      process.stdout.write(`# ${family} ${verb} (dry run): ${tools.restore} --noflush\n${text}`);
-      continue;
-    }
     const saved = await readState(tools);
     const text = flags.cleanup ? renderCleanup(rules, saved) : renderInstall(rules, saved);
     if (text === '') {
