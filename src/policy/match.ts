@@ -76,21 +76,35 @@ export function fitOf(
 }
 
 /**
- * The host in canonical form, or '' when it cannot name a destination (a
- * `*` is a pattern, not a name). Most callers already pass lower-case ASCII
- * without a trailing dot; that case is checked without allocating.
+ * The host in canonical form, or '' when it cannot name a destination: a
+ * `*` is a pattern, not a name, and an empty label (`.example.com`,
+ * `a..example.com`) must not slip under a wildcard. Most callers already
+ * pass lower-case ASCII without a trailing dot; that case costs one scan
+ * and no allocation, upper case one toLowerCase.
  */
 export function canonicalHost(raw: string): string {
   const last = raw.length - 1;
+  let upper = false;
+  let previous = 46; // as if after a dot: a leading dot is an empty label
   for (let i = 0; i <= last; i++) {
     const c = raw.charCodeAt(i);
-    const plain = (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || (c === 46 && i !== last);
-    if (!plain) {
-      const host = normalizeHost(raw);
-      return host.includes('*') ? '' : host;
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95) {
+      previous = c;
+      continue;
     }
+    if (c >= 65 && c <= 90) {
+      upper = true;
+      previous = c;
+      continue;
+    }
+    if (c === 46 && previous !== 46 && i !== last) {
+      previous = c;
+      continue;
+    }
+    const host = normalizeHost(raw);
+    return host.includes('*') || host.startsWith('.') || host.includes('..') ? '' : host;
   }
-  return raw;
+  return upper ? raw.toLowerCase() : raw;
 }
 
 /** NAME for a name; the IPv4 value for an IPv4 literal; -3 for an IPv6 literal. */

@@ -20,8 +20,8 @@ test('the summary counts resources, hosts and addresses of the deploy examples',
 test('destinations list every ServiceEntry with hosts, addresses and ports, for DNS', async (t) => {
   const policy = compilePolicy(await loadConfig(['deploy/examples/demo-api.yaml', 'deploy/examples/tcp-database.yaml']));
   t.deepEqual(policy.destinations(), [
-    { rule: 'ServiceEntry/default/demo-api', namespace: 'default', hosts: ['api.example.test'], addresses: [], ports: [443, 80], resolution: 'DNS', exportTo: ['*'] },
-    { rule: 'ServiceEntry/orders/orders-postgres', namespace: 'orders', hosts: ['orders-db.prod.internal'], addresses: ['10.40.8.0/24'], ports: [5432], resolution: 'NONE', exportTo: ['.'] },
+    { rule: 'ServiceEntry/default/demo-api', namespace: 'default', hosts: ['api.example.test'], addresses: [], ports: [443, 80], resolution: 'DNS', endpoints: [], exportTo: ['*'] },
+    { rule: 'ServiceEntry/orders/orders-postgres', namespace: 'orders', hosts: ['orders-db.prod.internal'], addresses: ['10.40.8.0/24'], ports: [5432], resolution: 'NONE', endpoints: [], exportTo: ['.'] },
   ]);
 });
 

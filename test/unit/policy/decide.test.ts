@@ -271,6 +271,9 @@ const ROWS: Row[] = [
   ['a Unicode name matches the punycode of the rule', { host: 'BÜCHER.example.' }, allow('ServiceEntry/shared/idn', 'xn--bcher-kva.example')],
   ['a requested name with a * is never a match', { host: '*.example.com' }, deny('no_matching_rule')],
   ['an empty host is denied', { host: '' }, deny('no_matching_rule')],
+  ['an empty first label does not slip under a wildcard', { host: '.example.com' }, deny('no_matching_rule')],
+  ['an empty inner label does not slip under a wildcard', { host: 'a..example.com' }, deny('no_matching_rule')],
+  ['a name of dots is denied', { host: '..' }, deny('no_matching_rule')],
   // exportTo
   ['exportTo "." keeps a rule in its own namespace', { host: 'private.example.org', sourceNamespace: 'team-a' }, allow('ServiceEntry/team-a/private', 'private.example.org')],
   ['exportTo "." hides a rule from other namespaces', { host: 'private.example.org', sourceNamespace: 'team-b' }, deny('not_exported', { rule: 'ServiceEntry/team-a/private' })],
