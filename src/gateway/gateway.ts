@@ -152,8 +152,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     settings: { maxConcurrentStreams: 10_000, initialWindowSize: 1 << 20, enablePush: false },
   });
   const live = server;
-  live.on('tlsClientError', (err: NodeJS.ErrnoException) => {
-    metrics.handshakeFailures.inc({ reason: handshakeReason(err) });
+  live.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    metrics.handshakeFailures.inc({ reason: handshakeReason(err, socket) });
     logger.debug({ err: errorMessage(err) }, 'TLS handshake refused');
   });
   // Before node's own listener turns the connection into a session: a certificate without a usable SPIFFE ID never gets one.
@@ -270,13 +270,17 @@ const IDENTITY = Symbol('egressd.callerIdentity');
 type IdentifiedSocket = TLSSocket & { [IDENTITY]?: CallerIdentity };
 
 /** Labels of the handshake-failure metric for TLS errors: the ones that matter to an operator, the rest as `tls_error`. */
-function handshakeReason(err: NodeJS.ErrnoException): string {
+function handshakeReason(err: NodeJS.ErrnoException, socket: TLSSocket): string {
+  // A certificate that does not verify is dropped by node after the handshake, with only its verify code on the socket.
+  const verify = String(socket.authorizationError ?? '');
+  if (/EXPIRED/.test(verify)) return 'expired_certificate';
+  if (/NOT_YET_VALID/.test(verify)) return 'certificate_not_yet_valid';
+  if (verify !== '') return 'untrusted_certificate';
   const text = `${err.code ?? ''} ${err.message}`;
   if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED/i.test(text)) return 'no_client_certificate';
-  if (/UNKNOWN_CA|CERTIFICATE_VERIFY_FAILED|unable to get|self.signed|certificate verify/i.test(text)) return 'untrusted_certificate';
-  if (/EXPIRED/i.test(text)) return 'expired_certificate';
-  if (/ECONNRESET|socket hang up/i.test(text)) return 'connection_reset';
+  if (/no application protocol/i.test(text)) return 'no_h2_alpn';
   if (/wrong version number|http request|UNEXPECTED_MESSAGE|unknown protocol/i.test(text)) return 'not_tls';
+  if (/ECONNRESET|socket hang up/i.test(text)) return 'connection_reset';
   return 'tls_error';
 }
 
