@@ -73,8 +73,8 @@ export function hostOf(value: string): string | undefined {
 /** The path of a request target without its query, which may carry credentials that have no place in an audit log. */
 export function auditPath(target: string): string {
   const absolute = ABSOLUTE_TARGET.exec(target);
-  const rest = absolute ? target.slice(absolute[0].length) || '/' : target;
-  return rest.split(/[?#]/, 1)[0]!;
+  const path = (absolute ? target.slice(absolute[0].length) : target).split(/[?#]/, 1)[0]!;
+  return path === '' ? '/' : path;
 }
 
 /** True when `data` and `prefix` agree on their common length. */
