@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'init container: install (or --cleanup) the pod iptables rules that redirect egress to the agent',
     load: async () => (await import('../iptables/command.ts')).runInitCommand,
   },
+  gateway: {
+    summary: 'egress gateway: mTLS tunnels from agents, re-decided with the caller identity, TLS origination, audit',
+    load: async () => (await import('../gateway/command.ts')).runGatewayCommand,
+  },
   'control-plane': {
     summary: 'CA for workload identities: Istio certificate API (gRPC/TLS), service-account tokens, SPIFFE IDs',
     load: async () => (await import('../control-plane/command.ts')).runControlPlaneCommand,
