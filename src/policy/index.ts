@@ -25,6 +25,6 @@ export {
 } from './resources.ts';
 export { loadConfig } from './load-config.ts';
 export { parseConfigText, parseConfigTexts, type ConfigText } from './parse-text.ts';
-export { compilePolicy, Policy, type Destination, type PolicySummary } from './policy.ts';
+export { compilePolicy, Policy, type Destination, type NameInput, type PolicySummary } from './policy.ts';
 export type { Explanation, NearMiss, NearMissReason, RulePort, RuleRef } from './explain.ts';
 export { SPEC_FIELDS, type FieldSpec, type FieldTable, type Support } from './fields.ts';

@@ -16,6 +16,9 @@ export const ALLOWED = 4;
 
 export const FAIL_REASON: readonly DecisionReason[] = ['no_matching_rule', 'not_exported', 'not_selected', 'port_not_allowed'];
 
+/** A port that every claim lists: judging a name alone (a DNS query). */
+export const ANY_PORT = -1;
+
 /** ipLiteral results besides an IPv4 value. */
 export const NAME = -1;
 export const NOT_A_HOST = -2;
@@ -72,7 +75,7 @@ export function fitOf(
     const visible = host === undefined ? egressAllowsPatterns(egress, entry.namespace, entry.resource.hosts) : egressAllowsHost(egress, entry.namespace, host);
     if (!visible) return NOT_SELECTED;
   }
-  return entry.ports.has(port) ? ALLOWED : WRONG_PORT;
+  return port === ANY_PORT || entry.ports.has(port) ? ALLOWED : WRONG_PORT;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Claim, CompiledPort } from './compiled.ts';
 import { compileEntries } from './compile-entries.ts';
 import { explainDecision, type Explanation } from './explain.ts';
 import { HostIndex } from './host-index.ts';
-import { canonicalHost, FAIL_REASON, ipLiteral, NAME, NOT_A_HOST, probeClaims, type Probe } from './match.ts';
+import { ANY_PORT, canonicalHost, FAIL_REASON, ipLiteral, NAME, NOT_A_HOST, probeClaims, type Probe } from './match.ts';
 import type { CompiledSidecar } from './sidecar-scope.ts';
 import { formatProblem } from './problem.ts';
 import type { LoadedConfig, Resolution } from './resources.ts';
@@ -36,8 +36,13 @@ export interface Destination {
   addresses: readonly string[];
   ports: readonly number[];
   resolution: Resolution;
+  /** Addresses of the `endpoints` (IPs with STATIC, IPs or names otherwise). */
+  endpoints: readonly string[];
   exportTo: readonly string[];
 }
+
+/** A name to judge without a port: what a DNS query carries. */
+export type NameInput = Pick<DecideInput, 'host' | 'sourceNamespace' | 'workloadLabels'>;
 
 export class Policy {
   readonly summary: PolicySummary;
@@ -60,7 +65,7 @@ export class Policy {
     this.scopes = new SidecarScopes(config.sidecars, config.rootNamespace);
     this.#destinations = Object.freeze(
       config.serviceEntries.map((e) =>
-        Object.freeze({ rule: e.id, namespace: e.namespace, hosts: e.hosts, addresses: e.addresses, ports: e.ports.map((p) => p.number), resolution: e.resolution, exportTo: e.exportTo }),
+        Object.freeze({ rule: e.id, namespace: e.namespace, hosts: e.hosts, addresses: e.addresses, ports: e.ports.map((p) => p.number), resolution: e.resolution, endpoints: e.endpoints.map((p) => p.address), exportTo: e.exportTo }),
       ),
     );
     this.summary = Object.freeze({
@@ -81,18 +86,71 @@ export class Policy {
   decide(input: DecideInput): Decision {
     const host = canonicalHost(input.host);
     const namespace = input.sourceNamespace;
-    const labels = input.workloadLabels;
-    const sidecar = this.scopes.resolve(namespace, labels);
-    const egress = sidecar === undefined ? undefined : sidecar.egress;
-    const port = input.port;
-    const probe: Probe = { allowed: undefined, best: undefined, bestFit: 0 };
+    const sidecar = this.scopes.resolve(namespace, input.workloadLabels);
+    const probe = this.#search(host, input.port, input.address, namespace, input.workloadLabels, sidecar);
+    const mode: PolicyMode = sidecar === undefined ? 'REGISTRY_ONLY' : sidecar.mode;
+    const allowed = probe.allowed;
+    if (allowed !== undefined) {
+      const matched = allowed.entry.ports.get(input.port)!;
+      return {
+        allow: true,
+        wouldDeny: false,
+        reason: 'allowed_by_rule',
+        rule: allowed.entry.rule,
+        matchedHost: allowed.pattern,
+        mode,
+        protocol: matched.protocol,
+        tls: this.#tls(allowed, matched, namespace),
+        upstream: matched.upstream,
+        sidecar: sidecar === undefined ? undefined : sidecar.id,
+      };
+    }
+    return denial(probe, mode, sidecar);
+  }
 
+  /**
+   * Whether a ServiceEntry visible to the workload names `host` on any port:
+   * how a DNS query is judged, since it carries no port. `port_not_allowed`
+   * cannot come out; `protocol`, `tls` and `upstream` stay unset.
+   */
+  decideName(input: NameInput): Decision {
+    const host = canonicalHost(input.host);
+    const sidecar = this.scopes.resolve(input.sourceNamespace, input.workloadLabels);
+    const probe = this.#search(host, ANY_PORT, undefined, input.sourceNamespace, input.workloadLabels, sidecar);
+    const mode: PolicyMode = sidecar === undefined ? 'REGISTRY_ONLY' : sidecar.mode;
+    const allowed = probe.allowed;
+    if (allowed === undefined) return denial(probe, mode, sidecar);
+    return {
+      allow: true,
+      wouldDeny: false,
+      reason: 'allowed_by_rule',
+      rule: allowed.entry.rule,
+      matchedHost: allowed.pattern,
+      mode,
+      protocol: undefined,
+      tls: undefined,
+      upstream: undefined,
+      sidecar: sidecar === undefined ? undefined : sidecar.id,
+    };
+  }
+
+  /** The claim that allows the request, or the one that came closest: by name, then by address. */
+  #search(
+    host: string,
+    port: number,
+    dialled: string | undefined,
+    namespace: string,
+    labels: DecideInput['workloadLabels'],
+    sidecar: CompiledSidecar | undefined,
+  ): Probe {
+    const egress = sidecar === undefined ? undefined : sidecar.egress;
+    const probe: Probe = { allowed: undefined, best: undefined, bestFit: 0 };
     const literal = host === '' ? NOT_A_HOST : ipLiteral(host);
     let address: string | undefined;
     if (literal === NAME) {
       const exact = this.hosts.exact.get(host);
       if (exact === undefined || !probeClaims(probe, exact, port, namespace, labels, egress, host)) this.#probeWildcards(probe, host, port, namespace, labels, egress);
-      address = input.address;
+      address = dialled;
     } else if (literal !== NOT_A_HOST) {
       address = host;
     }
@@ -107,40 +165,7 @@ export class Policy {
         for (const claims of this.addresses.matches(address)) if (probeClaims(probe, claims, port, namespace, labels, egress, undefined)) break;
       }
     }
-    const allowed = probe.allowed;
-    const best = probe.best;
-    const bestFit = probe.bestFit;
-
-    const mode: PolicyMode = sidecar === undefined ? 'REGISTRY_ONLY' : sidecar.mode;
-    const sidecarId = sidecar === undefined ? undefined : sidecar.id;
-    if (allowed !== undefined) {
-      const matched = allowed.entry.ports.get(port)!;
-      return {
-        allow: true,
-        wouldDeny: false,
-        reason: 'allowed_by_rule',
-        rule: allowed.entry.rule,
-        matchedHost: allowed.pattern,
-        mode,
-        protocol: matched.protocol,
-        tls: this.#tls(allowed, matched, namespace),
-        upstream: matched.upstream,
-        sidecar: sidecarId,
-      };
-    }
-    const reason: DecisionReason = best === undefined ? 'no_matching_rule' : FAIL_REASON[bestFit]!;
-    return {
-      allow: mode !== 'REGISTRY_ONLY',
-      wouldDeny: mode === 'REPORT',
-      reason: mode === 'ALLOW_ANY' ? 'allow_any' : reason,
-      rule: mode === 'ALLOW_ANY' || best === undefined ? undefined : best.entry.rule,
-      matchedHost: mode === 'ALLOW_ANY' || best === undefined ? undefined : best.pattern,
-      mode,
-      protocol: undefined,
-      tls: undefined,
-      upstream: undefined,
-      sidecar: sidecarId,
-    };
+    return probe;
   }
 
   /**
@@ -183,6 +208,24 @@ export class Policy {
     const tls = binding.byPort.get(port.number);
     return tls === undefined ? port.entryTls : tls === null ? undefined : tls;
   }
+}
+
+/** What no rule allowed becomes, by mode: denied, let through (ALLOW_ANY), or let through and marked (REPORT). */
+function denial(probe: Probe, mode: PolicyMode, sidecar: CompiledSidecar | undefined): Decision {
+  const best = mode === 'ALLOW_ANY' ? undefined : probe.best;
+  const reason: DecisionReason = mode === 'ALLOW_ANY' ? 'allow_any' : best === undefined ? 'no_matching_rule' : FAIL_REASON[probe.bestFit]!;
+  return {
+    allow: mode !== 'REGISTRY_ONLY',
+    wouldDeny: mode === 'REPORT',
+    reason,
+    rule: best === undefined ? undefined : best.entry.rule,
+    matchedHost: best === undefined ? undefined : best.pattern,
+    mode,
+    protocol: undefined,
+    tls: undefined,
+    upstream: undefined,
+    sidecar: sidecar === undefined ? undefined : sidecar.id,
+  };
 }
 
 /** Compiles a loaded allowlist; refuses one with errors, so a bad rule fails at load, never per request. */

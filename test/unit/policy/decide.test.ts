@@ -374,3 +374,23 @@ test('with no Sidecar at all the mode is REGISTRY_ONLY', (t) => {
   const empty = compilePolicy(parseConfigText('', 'empty.yaml'));
   t.like(empty.decide({ host: 'api.example.com', port: 443, sourceNamespace: 'default' }), { allow: false, reason: 'no_matching_rule', mode: 'REGISTRY_ONLY', sidecar: undefined });
 });
+
+/** decideName judges a name alone, as a DNS query asks: any port a visible rule lists will do. */
+const NAME_ROWS: [description: string, input: { host: string; sourceNamespace?: string; workloadLabels?: Record<string, string> }, want: Partial<Decision>][] = [
+  ['decideName: a listed name is allowed whatever its ports', { host: 'api.example.com' }, allow('ServiceEntry/shared/exact', 'api.example.com', { protocol: undefined, tls: undefined, upstream: undefined })],
+  ['decideName: a wildcard covers names below it', { host: 'x.eu.example.com' }, allow('ServiceEntry/shared/wild-eu', '*.eu.example.com')],
+  ['decideName: the apex of a wildcard is not covered', { host: 'eu.example.com.' }, allow('ServiceEntry/shared/wild', '*.example.com')],
+  ['decideName: a rule not exported to the namespace', { host: 'private.example.org', sourceNamespace: 'team-b' }, deny('not_exported', { rule: 'ServiceEntry/team-a/private' })],
+  ['decideName: a workloadSelector that leaves the workload out', { host: 'selected.example.org' }, deny('not_selected')],
+  ['decideName: Sidecar egress hosts apply', { host: 'www.example.com', sourceNamespace: 'scoped' }, deny('not_selected')],
+  ['decideName: an unknown name', { host: 'evil.test' }, deny('no_matching_rule', { rule: undefined })],
+  ['decideName: an unknown name under ALLOW_ANY', { host: 'evil.test', sourceNamespace: 'open' }, { allow: true, reason: 'allow_any' }],
+  ['decideName: an unknown name under REPORT', { host: 'evil.test', sourceNamespace: 'staging' }, { allow: true, wouldDeny: true, reason: 'no_matching_rule' }],
+  ['decideName: an IP literal is matched against addresses, as by decide', { host: '10.1.2.3' }, allow('ServiceEntry/shared/db-primary', '10.1.2.3')],
+];
+
+for (const [description, input, want] of NAME_ROWS) {
+  test(description, (t) => {
+    t.like(policy.decideName({ sourceNamespace: 'default', ...input }), want);
+  });
+}
