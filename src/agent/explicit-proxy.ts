@@ -44,21 +44,21 @@ export function createExplicitProxy(pipeline: Pipeline): http.Server {
   });
   const claim = (socket: Socket): ConnectionRecord | undefined => {
     const conn = connections.get(socket);
-    // A second request on the same connection: we said Connection: close, so it has no place here.
-    if (!conn || conn.claimed) {
-      socket.destroy();
-      return undefined;
-    }
+    if (!conn || conn.claimed) return undefined;
     conn.claimed = true;
     return conn.record;
   };
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const record = claim(socket);
-    if (record) void finishAfter(pipeline, record, socket, handleConnect(pipeline, record, req, socket, head));
+    // A CONNECT after another request on the same connection: we said Connection: close.
+    if (!record) socket.destroy();
+    else void finishAfter(pipeline, record, socket, handleConnect(pipeline, record, req, socket, head));
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const record = claim(req.socket);
-    if (record) void finishAfter(pipeline, record, req.socket, handleForward(pipeline, record, req, res));
+    // A request pipelined after the first gets no answer: the first one's Connection: close ends the connection.
+    if (!record) req.resume();
+    else void finishAfter(pipeline, record, req.socket, handleForward(pipeline, record, req, res));
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const conn = connections.get(socket);

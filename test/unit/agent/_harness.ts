@@ -250,11 +250,11 @@ export function proxyConnect(proxyPort: number, target: string): Promise<{ statu
 }
 
 /** A TLS session over `socket` (or to 127.0.0.1:port), sending `message` and reading until the server ends. */
-export function tlsExchange(options: { socket?: net.Socket; port?: number; servername: string; message: string }): Promise<{ reply: string; alpn: string | false }> {
+export function tlsExchange(options: { socket?: net.Socket; host?: string; port?: number; servername: string; message: string }): Promise<{ reply: string; alpn: string | false }> {
   return new Promise((resolve, reject) => {
     const { cert } = testCertificate();
     const client = tls.connect({
-      ...(options.socket ? { socket: options.socket } : { host: '127.0.0.1', port: options.port! }),
+      ...(options.socket ? { socket: options.socket } : { host: options.host ?? '127.0.0.1', port: options.port! }),
       servername: options.servername,
       ca: cert,
       ALPNProtocols: ['http/1.1'],

@@ -211,3 +211,17 @@ test('a connection that sends garbage to the proxy gets 400 and a record; the pr
   t.is(tunnel.status, 200);
   tunnel.socket.resetAndDestroy();
 });
+
+test('one request per connection: a pipelined second request gets no answer, the connection closes after the first', async (t) => {
+  const server = await httpServer(t);
+  const agent = await agentFor(t, server.port, 'HTTP');
+  const request = (path: string): string => `GET http://api.example.test:${server.port}${path} HTTP/1.1\r\nHost: api.example.test:${server.port}\r\n\r\n`;
+  const { reply } = await tcpExchange(agent.proxyPort, request('/first') + request('/second'), { end: false });
+  const text = reply.toString();
+  t.is(text.match(/^HTTP\/1\.1 /gm)?.length, 1);
+  t.true(text.includes('"url":"/first"'));
+  t.true(/\r\nconnection: close\r\n/i.test(text));
+  const record = await agent.audit.find(() => true);
+  t.like(record, { decision: 'allow', http: { method: 'GET', path: '/first', status: 200 } });
+  t.is(agent.audit.items.length, 1);
+});

@@ -188,3 +188,23 @@ test('a connection redirected to the agent itself is refused as a loop', async (
   t.like(record, { decision: 'deny', reason: 'loop', dst: `127.0.0.1:${self}` });
   t.is(agent.audit.items.length, 1, 'no second connection was made');
 });
+
+test('the transparent listener binds every address on one port, IPv6 included', async (t) => {
+  const server = await tlsEchoServer(t);
+  const agent = await startTestAgent(t, {
+    files: { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) },
+    originalDestination: to(server.port),
+    config: { outboundBind: ['127.0.0.1', '::1'] },
+  });
+  t.deepEqual(
+    agent.handle.addresses.outbound.map((a) => [a.address, a.port]),
+    [
+      ['127.0.0.1', agent.outboundPort],
+      ['::1', agent.outboundPort],
+    ],
+  );
+  const { reply } = await tlsExchange({ host: '::1', port: agent.outboundPort, servername: 'api.example.test', message: 'v6' });
+  t.is(reply, 'hello api.example.test http/1.1: v6');
+  const record = await agent.audit.find(() => true);
+  t.regex(record.src ?? '', /^\[::1\]:\d+$/);
+});
