@@ -5,15 +5,16 @@ import { toIpv4 } from './address-index.ts';
 import { selectorMatches, type Claim } from './compiled.ts';
 import { egressAllowsHost, egressAllowsPatterns, type CompiledSidecar } from './sidecar-scope.ts';
 
-/** The steps of a decision that explain shares with decide. */
+/** The steps of a decision: canonical host, literal or name, how well each claim fits. */
 
 /** How closely a claim came to allowing a request; a higher fit is closer. */
-export type Fit = 1 | 2 | 3 | 4;
-export const NOT_EXPORTED = 1;
-export const NOT_SELECTED = 2;
-export const WRONG_PORT = 3;
-export const ALLOWED = 4;
+type Fit = 1 | 2 | 3 | 4;
+const NOT_EXPORTED = 1;
+const NOT_SELECTED = 2;
+const WRONG_PORT = 3;
+const ALLOWED = 4;
 
+/** The denial reason of each fit below ALLOWED (0: nothing named the destination). */
 export const FAIL_REASON: readonly DecisionReason[] = ['no_matching_rule', 'not_exported', 'not_selected', 'port_not_allowed'];
 
 /** A port that every claim lists: judging a name alone (a DNS query). */
@@ -60,7 +61,7 @@ export function probeClaims(
  * undefined for a match by address (then the Sidecar scope is checked
  * against the ServiceEntry's own hosts).
  */
-export function fitOf(
+function fitOf(
   claim: Claim,
   port: number,
   namespace: string,
