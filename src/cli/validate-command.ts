@@ -68,5 +68,5 @@ function summarize(config: LoadedConfig): ValidateSummary {
 function summaryLine(valid: boolean, s: ValidateSummary): string {
   const kinds = `${s.serviceEntries} ServiceEntry, ${s.destinationRules} DestinationRule, ${s.sidecars} Sidecar`;
   if (valid) return `valid: ${plural(s.resources, 'resource')} (${kinds}), ${plural(s.hosts, 'host')}, ${plural(s.warnings, 'warning')} in ${plural(s.files, 'file')}`;
-  return `invalid: ${plural(s.errors, 'error')}, ${plural(s.warnings, 'warning')} in ${plural(s.files, 'file')}; ${s.resources} valid resources (${kinds}), ${plural(s.hosts, 'host')}`;
+  return `invalid: ${plural(s.errors, 'error')}, ${plural(s.warnings, 'warning')} in ${plural(s.files, 'file')}; ${plural(s.resources, 'valid resource')} (${kinds}), ${plural(s.hosts, 'host')}`;
 }

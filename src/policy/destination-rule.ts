@@ -15,6 +15,7 @@ export function readDestinationRule(ctx: ResourceContext, meta: ResourceMeta, sp
   let host = '';
   const raw = asString(spec.host);
   if (spec.host === undefined) ctx.error(['spec', 'host'], 'required');
+  else if (raw?.trim() === '*') ctx.error(['spec', 'host'], 'a bare "*" is not supported: name the host, or *.suffix');
   else if (raw !== undefined) {
     const check = checkHostPattern(raw);
     if (check.ok) host = check.host;

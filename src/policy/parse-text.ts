@@ -166,7 +166,7 @@ function checkMetadata(ctx: ResourceContext, metadata: Fields, name: string | un
 function yamlProblem(severity: 'error' | 'warning', file: string, lines: LineCounter, e: { pos: [number, number]; message: string }): Problem {
   const { line, col } = lines.linePos(e.pos[0]);
   const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-  return { severity, file, line, col, message: `invalid YAML: ${message}` };
+  return { severity, file, line, col, message: `${severity === 'error' ? 'invalid YAML' : 'YAML'}: ${message}` };
 }
 
 function deepFreeze<T>(value: T): T {

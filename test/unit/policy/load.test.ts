@@ -234,3 +234,23 @@ test('a resource defined in two files is an error at the second, pointing at the
   t.deepEqual(lines(config.errors), ['two.yaml:2:1: ServiceEntry/default/twice: defined twice; first at one.yaml:1:1']);
   t.is(config.serviceEntries.length, 1);
 });
+
+test('YAML warnings are warnings; a DestinationRule for a bare "*" is an error', (t) => {
+  const config = parseConfigText(
+    `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: all}
+spec:
+  host: "*"
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: tagged, namespace: a}
+spec: !custom {}
+`,
+    'tags.yaml',
+  );
+  t.deepEqual(lines(config.errors), ['tags.yaml:5:9: DestinationRule/default/all: spec.host: a bare "*" is not supported: name the host, or *.suffix']);
+  t.deepEqual(lines(config.warnings), ['tags.yaml:10:7: warning: YAML: Unresolved tag: !custom']);
+  t.is(config.sidecars.length, 1);
+});
