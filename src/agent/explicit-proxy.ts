@@ -143,12 +143,18 @@ async function handleForward(pipeline: Pipeline, record: ConnectionRecord, req: 
   const upstream = await dial(pipeline, record, verdict, port, (status, reason, body) => respond(record, res, status, reason, body));
   if (!upstream) return;
   upstream.setTimeout(pipeline.idleTimeoutMs, () => upstream.destroy(new Error(`idle for ${pipeline.idleTimeoutMs} ms`)));
-  req.socket.once('close', () => upstream.destroy());
+  req.socket.once('close', () => {
+    if (!res.writableFinished) record.error('client: closed before the response was complete');
+    upstream.destroy();
+  });
+  const headers = forwardable(req.rawHeaders);
+  // HTTP/1.0 clients may leave Host out; the origin server needs it.
+  if (names.length === 1) headers.push('Host', url.host);
   const outgoing = http.request({
     createConnection: () => upstream,
     method: req.method,
     path: `${url.pathname}${url.search}`,
-    headers: [...forwardable(req.rawHeaders), 'Connection', 'close'],
+    headers: [...headers, 'Connection', 'close'],
     setHost: false,
   });
   outgoing.on('response', (incoming) => {

@@ -225,3 +225,11 @@ test('one request per connection: a pipelined second request gets no answer, the
   t.like(record, { decision: 'allow', http: { method: 'GET', path: '/first', status: 200 } });
   t.is(agent.audit.items.length, 1);
 });
+
+test('an HTTP/1.0 request without a Host header is relayed with the URI host as Host', async (t) => {
+  const server = await httpServer(t);
+  const agent = await agentFor(t, server.port, 'HTTP');
+  const { reply } = await tcpExchange(agent.proxyPort, `GET http://api.example.test:${server.port}/old HTTP/1.0\r\n\r\n`, { end: false });
+  const body = reply.toString().split('\r\n\r\n')[1]!;
+  t.like(JSON.parse(body), { url: '/old', host: `api.example.test:${server.port}` });
+});

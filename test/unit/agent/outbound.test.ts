@@ -208,3 +208,17 @@ test('the transparent listener binds every address on one port, IPv6 included', 
   const record = await agent.audit.find(() => true);
   t.regex(record.src ?? '', /^\[::1\]:\d+$/);
 });
+
+test('a spliced connection idle for the idle timeout is closed on both sides, with the reason in the record', async (t) => {
+  const server = await echoServer(t, 'hi\r\n');
+  const agent = await startTestAgent(t, {
+    files: { 'db.yaml': serviceEntry('db', ['db.internal'], [{ number: server.port, protocol: 'TCP' }], { addresses: ['127.0.0.1/32'] }) },
+    originalDestination: to(server.port),
+    config: { idleTimeoutMs: 300 },
+  });
+  const { reply, error } = await tcpExchange(agent.outboundPort, '', { end: false });
+  t.is(reply.toString(), 'hi\r\n');
+  t.is(error?.code, 'ECONNRESET', 'an idle cut is a reset, not a clean end');
+  const record = await agent.audit.find(() => true);
+  t.like(record, { decision: 'allow', bytes_received: 4, error: 'idle for 300 ms' });
+});
