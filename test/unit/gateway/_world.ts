@@ -9,9 +9,6 @@
  */
 import type { ExecutionContext } from 'ava';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http, { type IncomingHttpHeaders } from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,7 +17,10 @@ import { createAuditSink } from '../../../src/core/audit.ts';
 import { startGateway, type Gateway, type GatewayConfig } from '../../../src/gateway/gateway.ts';
 import type { GatewayAuditRecord } from '../../../src/gateway/tunnel-record.ts';
 import { GatewayPool, type GatewayPoolOptions } from '../../../src/tunnel/pool.ts';
-import { TestCa, writeCredentials, type Leaf } from './_pki.ts';
+import { startEcho, type EchoServer } from './_echo.ts';
+import { TestCa, writeCredentials } from './_pki.ts';
+
+export type { EchoServer, Seen } from './_echo.ts';
 
 const WAIT_MS = 10_000;
 
@@ -55,53 +55,6 @@ export class JsonLines<T> extends Writable {
       });
     }
   }
-}
-
-/** What a destination server saw. */
-export interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-  servername: string | null;
-}
-
-export interface EchoServer {
-  port: number;
-  seen: Seen[];
-  close(): Promise<void>;
-}
-
-/** Answers every request with 200 and the JSON of what it saw. HTTPS when given a certificate. */
-export async function startEcho(leaf?: Leaf): Promise<EchoServer> {
-  const seen: Seen[] = [];
-  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const entry: Seen = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString(),
-        servername: (req.socket as { servername?: string | false }).servername || null,
-      };
-      seen.push(entry);
-      const body = JSON.stringify(entry);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
-    });
-  };
-  const server = leaf ? https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, handler) : http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 export interface World {
@@ -184,7 +137,7 @@ export async function startWorld(t: ExecutionContext, options: { allowlist?: (w:
   const [mesh, internet] = await Promise.all([TestCa.create(), TestCa.create('internet.test')]);
   const internetCaFile = join(dir, 'internet-ca.pem');
   writeFileSync(internetCaFile, internet.rootPem);
-  const httpsEcho = await startEcho(internet.issue({ dnsNames: ['api.example.test', 'team.example.test'] }));
+  const httpsEcho = await startEcho({ leaf: internet.issue({ dnsNames: ['api.example.test', 'team.example.test'] }) });
   cleanups.push(() => httpsEcho.close());
   const httpEcho = await startEcho();
   cleanups.push(() => httpEcho.close());
