@@ -45,6 +45,7 @@ export const CHAINS = {
 } as const;
 
 const LOOPBACK: Record<Family, string> = { ipv4: '127.0.0.0/8', ipv6: '::1/128' };
+const NDP_TYPES = ['router-solicitation', 'neighbour-solicitation', 'neighbour-advertisement', '143'] as const;
 const PORT_UNREACHABLE: Record<Family, string> = { ipv4: 'icmp-port-unreachable', ipv6: 'icmp6-port-unreachable' };
 
 function rule(table: Table, chain: string, ...spec: string[]): Rule {
@@ -89,11 +90,20 @@ function natRules(o: InitOptions, family: Family): Rule[] {
 function filterRules(o: InitOptions, family: Family, intercept: boolean): Rule[] {
   const guard = (...spec: string[]): Rule => rule('filter', CHAINS.guard, ...spec);
   const rules: Rule[] = [rule('filter', 'OUTPUT', '-j', CHAINS.guard)];
-  // Redirected traffic has become loopback traffic by the time filter sees it.
+  // Redirected traffic: REDIRECT rewrote the destination to loopback. (`-o` still
+  // names the device routed to before the rewrite, so it cannot tell.)
+  rules.push(guard('-d', LOOPBACK[family], '-j', 'RETURN'));
+  // The pod's own addresses.
   rules.push(guard('-o', 'lo', '-j', 'RETURN'));
-  // No owning socket: the kernel's own packets (neighbour discovery, ICMP errors,
-  // resets for closed sockets). Blocking them breaks IPv6 and the agent itself.
-  rules.push(guard('-m', 'owner', '!', '--socket-exists', '-j', 'RETURN'));
+  // Packets of connections already let through, and answers to connections from
+  // outside (the pod's own servers): nat only ever sees a connection's first packet.
+  rules.push(guard('-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'));
+  // Neighbour discovery and multicast listener reports come from kernel sockets no
+  // owner match can see; without them IPv6 stops working for the agent too. They
+  // stay on the link.
+  if (family === 'ipv6') {
+    for (const type of NDP_TYPES) rules.push(guard('-p', 'ipv6-icmp', '--icmpv6-type', type, '-j', 'RETURN'));
+  }
   for (const owner of trustedOwners(o)) rules.push(guard(...owner, '-j', 'RETURN'));
   for (const cidr of o.excludeCidrs[family]) rules.push(guard('-d', cidr, '-j', 'RETURN'));
   const letThrough = [...o.excludePorts, ...(o.redirectDns ? [] : [DNS_PORT])];

@@ -36,6 +36,8 @@ export interface ExecOptions {
   uid?: number;
   /** With uid: GID to run as (default: same number as uid). */
   gid?: number;
+  /** With uid: capabilities kept across the UID change (inheritable + ambient), e.g. ['net_raw']. */
+  ambientCaps?: readonly string[];
   /** Replaces the environment (default: the test process's). */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -53,10 +55,13 @@ export interface ExecResult {
 }
 
 /** `ip netns exec NS [setpriv --reuid U --regid G --clear-groups] command args`, as argv. */
-export function netnsArgv(ns: string, command: string, args: readonly string[], options: Pick<ExecOptions, 'uid' | 'gid'> = {}): string[] {
+export function netnsArgv(ns: string, command: string, args: readonly string[], options: Pick<ExecOptions, 'uid' | 'gid' | 'ambientCaps'> = {}): string[] {
   const argv = ['ip', 'netns', 'exec', ns];
   if (options.uid !== undefined) {
-    argv.push('setpriv', `--reuid=${options.uid}`, `--regid=${options.gid ?? options.uid}`, '--clear-groups', '--');
+    argv.push('setpriv', `--reuid=${options.uid}`, `--regid=${options.gid ?? options.uid}`, '--clear-groups');
+    const caps = (options.ambientCaps ?? []).map((c) => `+${c}`).join(',');
+    if (caps !== '') argv.push(`--inh-caps=${caps}`, `--ambient-caps=${caps}`);
+    argv.push('--');
   }
   return [...argv, command, ...args];
 }

@@ -29,6 +29,31 @@ export async function probe(ns: string, spec: ProbeSpec, options: { uid?: number
   }
 }
 
+/** One raw IP packet: ICMP echo when protocol is 1 (IPv4) or 58 (IPv6), else 16 zero bytes of that protocol (132: SCTP). */
+export interface RawSendSpec {
+  host: string;
+  protocol: number;
+}
+
+export type RawSendResult = { ok: true; sent: number } | { ok: false; code: string; stage: 'socket' | 'sendto' };
+
+const RAW_SCRIPT = new URL('./raw-send-process.ts', import.meta.url).pathname;
+
+/**
+ * Sends one raw packet from `ns` as `uid` holding CAP_NET_RAW (which container
+ * runtimes grant by default), i.e. what an application could try in order to
+ * get around a TCP/UDP-only interception. A netfilter REJECT/DROP shows as EPERM.
+ */
+export async function rawSend(ns: string, spec: RawSendSpec, options: { uid: number; gid?: number }): Promise<RawSendResult> {
+  const result = await execInNetns(ns, process.execPath, [...TSX_ARGS, RAW_SCRIPT, JSON.stringify(spec)], { ...options, ambientCaps: ['net_raw'], cwd: REPO_ROOT });
+  const line = result.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as RawSendResult;
+  } catch {
+    throw new Error(`rawSend ${JSON.stringify(spec)} printed no result (exit ${result.code ?? result.signal}): ${result.stderr.trim()}`);
+  }
+}
+
 /** The JSON a harness server answered with (first line of `data`). */
 export function answer<T = Record<string, unknown>>(result: ProbeResult): T {
   if (!result.ok) throw new Error(`probe failed: ${result.code} ${result.message}`);
