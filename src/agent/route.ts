@@ -41,6 +41,9 @@ export function directRoute(options: { connectTimeoutMs: number }): Route {
           socket.setTimeout(0);
           socket.removeAllListeners('error');
           socket.removeAllListeners('timeout');
+          // Until the splice stage takes over (a tunnel may still be sniffed), an upstream reset must not go unhandled;
+          // the splice sees the closed socket and reports it.
+          socket.on('error', () => undefined);
           resolve(socket);
         });
       });

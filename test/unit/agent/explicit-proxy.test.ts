@@ -2,6 +2,7 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import { promisify } from 'node:util';
 import {
   echoServer,
@@ -232,4 +233,25 @@ test('an HTTP/1.0 request without a Host header is relayed with the URI host as 
   const { reply } = await tcpExchange(agent.proxyPort, `GET http://api.example.test:${server.port}/old HTTP/1.0\r\n\r\n`, { end: false });
   const body = reply.toString().split('\r\n\r\n')[1]!;
   t.like(JSON.parse(body), { url: '/old', host: `api.example.test:${server.port}` });
+});
+
+test('an upstream that resets while the tunnel is still being sniffed: the client is reset, the agent carries on', async (t) => {
+  // The reset comes while the agent waits for the tunnel's first bytes (peek timeout 100 ms); later, the test still holds.
+  const server = net.createServer((socket) => void setTimeout(() => socket.resetAndDestroy(), 20));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const agent = await agentFor(t, port, 'TCP');
+  const tunnel = await proxyConnect(agent.proxyPort, `api.example.test:${port}`);
+  t.is(tunnel.status, 200);
+  const ended = new Promise<string>((resolve) => {
+    tunnel.socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    tunnel.socket.on('close', () => resolve('closed'));
+  });
+  tunnel.socket.resume();
+  t.true(['ECONNRESET', 'closed'].includes(await ended));
+  const record = await agent.audit.find(() => true);
+  t.like(record, { decision: 'allow', bytes_sent: 0 });
+  t.regex(record.error ?? '', /upstream/);
+  t.is((await proxyConnect(agent.proxyPort, 'denied.example.test:1')).status, 403, 'still serving');
 });
