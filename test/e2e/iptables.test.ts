@@ -9,6 +9,7 @@ import {
   probe,
   rawSend,
   startServers,
+  REPO_ROOT,
   type PodInternet,
   type ProbeResult,
 } from './harness/index.ts';
@@ -178,6 +179,11 @@ e2e('fail closed: with nothing listening on 15001 application connections are re
   t.like(await tcp(topo, topo.internetIp, 8080, APP), { ok: false, code: 'ECONNREFUSED' });
   t.like(await tcp(topo, topo.internetIp6, 8080, APP), { ok: false, code: 'ECONNREFUSED' });
   t.like(answer<Answer>(await tcp(topo, topo.internetIp, 8080, AGENT)), { server: 'internet' });
+  // Even with the redirect gone, the guard resets TCP instead of letting it out directly.
+  await mustExecInNetns(topo.pod, 'iptables', ['-t', 'nat', '-F', 'EGRESSD_OUTPUT']);
+  await mustExecInNetns(topo.pod, 'ip6tables', ['-t', 'nat', '-F', 'EGRESSD_OUTPUT']);
+  t.like(await tcp(topo, topo.internetIp, 8080, APP), { ok: false, code: 'ECONNREFUSED' });
+  t.like(await tcp(topo, topo.internetIp6, 8080, APP), { ok: false, code: 'ECONNREFUSED' });
 });
 
 e2e("the pod's own servers still answer connections from outside", async (t) => {
@@ -233,6 +239,23 @@ e2e('missing iptables and refused rules fail with EGRESSD_ERR_IPTABLES and iptab
   const usage = await execInNetns(topo.pod, process.execPath, ['bin/egressd.js', 'init', '--outbound-port', 'x']);
   t.is(usage.code, 2);
   t.regex(usage.stderr, /outbound-port.*EGRESSD_ERR_USAGE/);
+});
+
+e2e('iptables/egressd-init.sh enters the namespace named by EGRESSD_NETNS and passes flags and variables on', async (t) => {
+  const topo = await createPodInternet(t, PREFIX);
+  // Run from the internet namespace, aimed at the pod's: the rules must land in the pod only.
+  const r = await execInNetns(topo.internet, 'iptables/egressd-init.sh', ['--exclude-ports', '9090'], {
+    env: { ...process.env, EGRESSD_BIN: `${REPO_ROOT}bin/egressd.js`, EGRESSD_NETNS: `/run/netns/${topo.pod}`, EGRESSD_EXCLUDE_UIDS: '1500' },
+  });
+  t.is(r.code, 0, r.stderr);
+  const pod = await saved(topo.pod);
+  t.regex(pod, /--dport 9090 -j RETURN/);
+  t.regex(pod, /--uid-owner 1500 -j RETURN/);
+  t.false((await saved(topo.internet)).includes('EGRESSD'));
+
+  const bad = await execInNetns(topo.internet, 'iptables/egressd-init.sh', [], { env: { ...process.env, EGRESSD_NETNS: '/run/netns/egi-nonexistent' } });
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /does not exist/);
 });
 
 e2e('--dry-run prints the rules and changes nothing; --help documents the flags', async (t) => {
