@@ -82,6 +82,8 @@ function describe(source: HostSource): string {
       return 'CONNECT host';
     case 'ip':
       return 'destination address';
+    case 'dns':
+      return 'name from DNS';
   }
 }
 

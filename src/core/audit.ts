@@ -13,10 +13,15 @@ import { EgressdError } from './errors.ts';
 
 export type AuditDecision = 'allow' | 'deny';
 
-/** Where the host that was decided on came from. */
-export type HostSource = 'sni' | 'http' | 'connect' | 'ip';
+/**
+ * Where the host that was decided on came from. `dns`: the DNS proxy's
+ * question (on its own records), or the name a DNS answer gave for the
+ * destination address (on a connection that carried no name).
+ */
+export type HostSource = 'sni' | 'http' | 'connect' | 'ip' | 'dns';
 
-export type AuditProtocol = 'tls' | 'http' | 'tcp';
+/** `dns`: a record the DNS proxy wrote about a query, not a connection. */
+export type AuditProtocol = 'tls' | 'http' | 'tcp' | 'dns';
 
 export type AuditRoute = 'direct' | 'gateway';
 

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   EGRESSD_ERR_CA_REQUEST: 'the CA refused or failed a certificate request',
   EGRESSD_ERR_CERT_CHAIN: 'an issued certificate chain failed verification (identity, signature, validity or trust bundle)',
   EGRESSD_ERR_TOKEN: 'a service-account token could not be read, minted or verified',
+  EGRESSD_ERR_RESOLV_CONF: 'the resolv.conf whose nameservers the DNS proxy forwards to could not be read or names none',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
