@@ -56,6 +56,7 @@ for (const [what, names, reason] of [
   ['a SPIFFE ID of another trust domain', { uris: ['spiffe://other.example/ns/default/sa/app'] }, 'foreign_trust_domain'],
   ['a SPIFFE ID that names no workload', { uris: ['spiffe://cluster.local/gateway'] }, 'not_a_workload_id'],
   ['two SPIFFE IDs', { uris: ['spiffe://cluster.local/ns/a/sa/x', 'spiffe://cluster.local/ns/b/sa/y'] }, 'several_spiffe_ids'],
+  ['a URI that smuggles a second SPIFFE ID after a comma', { uris: ['spiffe://cluster.local/ns/a/sa/x, URI:spiffe://cluster.local/ns/admin/sa/root'] }, 'not_a_workload_id'],
 ] as const) {
   test(`a certificate from the trusted CA with ${what} is refused right after the handshake`, async (t) => {
     const w = await startWorld(t);
