@@ -211,6 +211,19 @@ e2e('init is idempotent, and --cleanup removes every rule and chain', async (t) 
   t.regex(await init(t, topo.pod, ['--cleanup']), /ipv4 cleanup: nothing to do/);
 });
 
+e2e('--backend legacy drives iptables-legacy the same way', async (t) => {
+  const topo = await createPodInternet(t, PREFIX);
+  const legacy = async (): Promise<string> =>
+    `${await mustExecInNetns(topo.pod, 'iptables-legacy-save')}${await mustExecInNetns(topo.pod, 'ip6tables-legacy-save')}`.replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, '');
+  await init(t, topo.pod, ['--backend', 'legacy']);
+  const once = await legacy();
+  t.regex(once, /-A EGRESSD_REDIRECT -p tcp -j REDIRECT --to-ports 15001/);
+  await init(t, topo.pod, ['--backend', 'legacy']);
+  t.is(await legacy(), once);
+  await init(t, topo.pod, ['--backend', 'legacy', '--cleanup']);
+  t.false((await legacy()).includes('EGRESSD'));
+});
+
 e2e('missing iptables and refused rules fail with EGRESSD_ERR_IPTABLES and iptables’ own message', async (t) => {
   const topo = await createPodInternet(t, PREFIX);
   const missing = await execInNetns(topo.pod, 'env', ['PATH=/nonexistent', process.execPath, 'bin/egressd.js', 'init']);

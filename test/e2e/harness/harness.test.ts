@@ -10,6 +10,7 @@ import {
   addServerAddress,
   probe,
   spawnInNetns,
+  spawnNodeInNetns,
   startServers,
   uniqueName,
   waitForListen,
@@ -94,6 +95,16 @@ e2e('pod reaches http, https, tcp and udp servers in the internet namespace, as 
 
   const whoami = await execInNetns(topo.pod, 'id', ['-u'], { uid: 1000 });
   t.is(whoami.stdout.trim(), '1000');
+});
+
+e2e('a long-running node process runs as the given uid and is waited for until it listens', async (t) => {
+  const ns = await createNetns(t, PREFIX);
+  const server = spawnNodeInNetns(t, ns, ['-e', "require('net').createServer((s) => s.end(String(process.getuid()))).listen(15001, () => console.log('up'))"], { uid: 1337 });
+  await waitForListen(ns, 15001);
+  t.like(await probe(ns, { kind: 'tcp', host: '127.0.0.1', port: 15001 }), { ok: true, data: '1337' });
+  t.is(await server.waitForLine((l) => l === 'up'), 'up');
+  await server.stop();
+  t.is((await server.exited).signal, 'SIGTERM');
 });
 
 e2e('a closed port is a result, not an exception', async (t) => {

@@ -27,7 +27,7 @@
  *
  * Modules:
  * - netns.ts: canRunNetns, uniqueName, createNetns, deleteNetns, connectVeth, addAddress, addDefaultRoute,
- *   execInNetns, mustExecInNetns, host, netnsArgv, spawnInNetns, waitForListen, pollUntil, REPO_ROOT, TSX_ARGS
+ *   execInNetns, mustExecInNetns, host, netnsArgv, spawnInNetns, spawnNodeInNetns, waitForListen, pollUntil, REPO_ROOT, TSX_ARGS
  * - topology.ts: createPodInternet, addServerAddress, POD_INTERNET_ADDRESSES
  * - servers.ts: startServers (http, https, tcp reporting SO_ORIGINAL_DST, udp echo) in any namespace
  * - probe.ts: probe (one TCP/UDP exchange as any UID, errors as data), answer

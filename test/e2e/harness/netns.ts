@@ -294,3 +294,12 @@ export function spawnInNetns(t: TeardownHost, ns: string, command: string, args:
     },
   };
 }
+
+/**
+ * A Node process in a namespace, e.g. the agent:
+ * `spawnNodeInNetns(t, pod, ['bin/egressd.js', 'agent', ...], { uid: 1337 })`, or a
+ * TypeScript file: `spawnNodeInNetns(t, ns, [...TSX_ARGS, 'test/x.ts'])`. Relative paths are from REPO_ROOT.
+ */
+export function spawnNodeInNetns(t: TeardownHost, ns: string, args: readonly string[], options: Omit<ExecOptions, 'input' | 'timeoutMs'> = {}): NetnsProcess {
+  return spawnInNetns(t, ns, process.execPath, args, { cwd: REPO_ROOT, ...options });
+}
