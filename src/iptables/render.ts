@@ -63,11 +63,17 @@ function ownChains(rules: RuleSet, table: Table): string[] {
   return rules.chains.filter((c) => c.table === table).map((c) => c.name);
 }
 
-/** Jumps to remove: the ones iptables-save showed, else (no state: dry run) the planned ones. */
-function jumpDeletions(rules: RuleSet, table: Table, saved: SavedState | undefined, reverse: boolean): string[] {
+/**
+ * Jumps to delete: the ones iptables-save showed. Without state (dry run) an
+ * install assumes none, a cleanup assumes the planned ones, last added first.
+ */
+function jumpDeletions(rules: RuleSet, table: Table, saved: SavedState | undefined, mode: 'install' | 'cleanup'): string[] {
   if (saved) return (saved[table]?.jumps ?? []).map((line) => line.replace(/^-A /, '-D '));
-  const planned = rules.rules.filter((r) => r.table === table && !isOwnChain(r.chain)).map((r) => ruleLine('-D', r));
-  return reverse ? planned.reverse() : [];
+  if (mode === 'install') return [];
+  return rules.rules
+    .filter((r) => r.table === table && !isOwnChain(r.chain))
+    .map((r) => ruleLine('-D', r))
+    .reverse();
 }
 
 /** Install text. `saved` is the current state; without it the namespace is assumed to hold no egressd rules. */
@@ -78,7 +84,7 @@ export function renderInstall(rules: RuleSet, saved?: SavedState): string {
     const stale = (saved?.[table]?.chains ?? []).filter((c) => !planned.includes(c));
     out.push(`*${table}`);
     for (const chain of [...planned, ...stale]) out.push(`:${chain} - [0:0]`);
-    out.push(...jumpDeletions(rules, table, saved, false));
+    out.push(...jumpDeletions(rules, table, saved, 'install'));
     for (const chain of stale) out.push(`-X ${chain}`);
     for (const r of rules.rules) if (r.table === table) out.push(ruleLine('-A', r));
     out.push('COMMIT');
@@ -97,7 +103,7 @@ export function renderCleanup(rules: RuleSet, saved?: SavedState): string {
     const chains = saved
       ? [...(saved[table]?.chains ?? [])].reverse()
       : ownChains(rules, table).reverse();
-    const jumps = jumpDeletions(rules, table, saved, true);
+    const jumps = jumpDeletions(rules, table, saved, 'cleanup');
     if (chains.length === 0 && jumps.length === 0) continue;
     out.push(`*${table}`);
     // Declaring flushes each chain, so its rules go without one -D per rule.
