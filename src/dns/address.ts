@@ -1,0 +1,16 @@
+import { formatIp, parseIp } from '../core/ip-ranges.ts';
+
+const MAPPED_PREFIX = 0xffffn << 32n;
+
+/**
+ * One spelling per address, so that what a DNS answer said and what a
+ * socket reports meet in one map: lower case, RFC 5952 compression, and an
+ * IPv4-mapped IPv6 address (a dual-stack socket's view) as plain IPv4.
+ * Undefined for anything that is not an IP address.
+ */
+export function canonicalAddress(text: string): string | undefined {
+  const ip = parseIp(text);
+  if (ip === undefined) return undefined;
+  if (ip.family === 6 && ip.value >> 32n === MAPPED_PREFIX >> 32n) return formatIp({ family: 4, value: ip.value & 0xffffffffn });
+  return formatIp(ip);
+}
