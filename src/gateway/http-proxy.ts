@@ -68,14 +68,15 @@ export class HttpProxy {
     });
   }
 
-  /** Drops pooled upstream connections, e.g. when the rules changed. */
+  /** New requests get new connections, e.g. when the rules changed; requests under way finish on theirs. */
   reset(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
+    for (const agent of this.#agents.values()) agent.retire();
     this.#agents.clear();
   }
 
   close(): void {
-    this.reset();
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
     this.#server.close();
   }
 
@@ -99,8 +100,10 @@ export class HttpProxy {
     const target = requestTarget(req);
     record.http({ method: req.method ?? null, path: target.path }, requestId);
     res.once('close', () => {
-      record.http({ status: res.statusCode });
-      this.#options.metrics.httpRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
+      // A response never begun (the application went away first) has no status.
+      const status = res.headersSent ? res.statusCode : null;
+      record.http({ status });
+      this.#options.metrics.httpRequests.inc({ status: status === null ? 'none' : `${Math.floor(status / 100)}xx` });
       record.finish();
     });
     const { decision } = tunnel.authorization;
@@ -121,9 +124,6 @@ export class HttpProxy {
     }
     headers[REQUEST_ID] = requestId;
     if (decision.tls && xfcc) headers[XFCC] = xfccValue(this.#options.gatewayIdentity(), tunnel);
-    let sent = 0;
-    let received = 0;
-    req.on('data', (chunk: Buffer) => (sent += chunk.length));
     const upstreamReq = http.request({
       agent: this.#agent(tunnel),
       method: req.method,
@@ -136,8 +136,7 @@ export class HttpProxy {
       for (const [name, value] of Object.entries(upstreamRes.headers)) {
         if (value !== undefined && !DROPPED.has(name)) out[name] = value;
       }
-      upstreamRes.on('data', (chunk: Buffer) => (received += chunk.length));
-      upstreamRes.once('end', () => record.addBytes(sent, received));
+      upstreamRes.on('data', (chunk: Buffer) => record.addBytes(0, chunk.length));
       upstreamRes.once('aborted', () => record.error('the destination aborted the response'));
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, out);
       upstreamRes.pipe(res);
@@ -157,6 +156,7 @@ export class HttpProxy {
       if (!res.writableFinished) upstreamReq.destroy();
     });
     req.pipe(upstreamReq);
+    req.on('data', (chunk: Buffer) => record.addBytes(chunk.length, 0));
   }
 
   #agent(tunnel: HttpTunnel): UpstreamAgent {
@@ -171,7 +171,7 @@ export class HttpProxy {
       agent = new UpstreamAgent(target, this.#options);
       if (this.#agents.size >= MAX_AGENTS) {
         const oldest = this.#agents.keys().next().value!;
-        this.#agents.get(oldest)!.destroy();
+        this.#agents.get(oldest)!.retire();
         this.#agents.delete(oldest);
       }
     }

@@ -41,11 +41,24 @@ export type DialFailure = 'forbidden_address' | 'unresolvable' | 'timeout' | 'co
 export class UpstreamAgent extends http.Agent {
   readonly #target: UpstreamTarget;
   readonly #options: UpstreamAgentOptions;
+  #retired = false;
 
   constructor(target: UpstreamTarget, options: UpstreamAgentOptions) {
     super({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32, timeout: 60_000 });
     this.#target = target;
     this.#options = options;
+  }
+
+  /** No more reuse: idle connections close now, busy ones after their response. */
+  retire(): void {
+    this.#retired = true;
+    for (const sockets of Object.values(this.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+  }
+
+  // Documented: a falsy return closes the socket instead of pooling it (@types/node says void).
+  override keepSocketAlive(socket: Duplex): void {
+    if (this.#retired) return false as unknown as void;
+    return super.keepSocketAlive(socket);
   }
 
   // node:http calls this with a callback and accepts a socket delivered later through it.
