@@ -40,8 +40,8 @@ export async function runCheckCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const format = outputFormat('check', options.output);
-  if (options.config.length === 0) throw new EgressdError('EGRESSD_ERR_USAGE', 'check: --config is required');
-  if (positionals.length !== 1) throw new EgressdError('EGRESSD_ERR_USAGE', `check: give exactly one HOST[:PORT], not ${positionals.length}`);
+  if (options.config.length === 0) throw new EgressdError('EGRESSD_ERR_USAGE', '--config is required');
+  if (positionals.length !== 1) throw new EgressdError('EGRESSD_ERR_USAGE', `give exactly one HOST[:PORT], not ${positionals.length}`);
   const { host, port } = parseHostPort(positionals[0]!, 443);
   const input: DecideInput = { host, port, sourceNamespace: options.namespace, workloadLabels: parseLabels(options.labels) };
   if (options.address !== undefined) input.address = options.address;
@@ -49,7 +49,7 @@ export async function runCheckCommand(argv: string[]): Promise<number> {
   const config = await loadConfig(options.config, { defaultNamespace: options['default-namespace'], rootNamespace: options['root-namespace'] });
   if (config.errors.length > 0) {
     process.stderr.write(problemLines(config));
-    process.stderr.write(`egressctl: check: the allowlist has ${plural(config.errors.length, 'error')}; run egressctl validate\n`);
+    process.stderr.write(`egressctl check: the allowlist has ${plural(config.errors.length, 'error')}; run egressctl validate\n`);
     return 2;
   }
   const explanation = compilePolicy(config).explain(input);
@@ -62,7 +62,7 @@ function parseLabels(items: readonly string[]): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const item of items) {
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new EgressdError('EGRESSD_ERR_USAGE', `check: --labels: "${item}" must be key=value`);
+    if (eq <= 0) throw new EgressdError('EGRESSD_ERR_USAGE', `--labels: "${item}" must be key=value`);
     labels[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return labels;

@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const code = err instanceof EgressdError ? err.code : 'unexpected';
     const hint = code === 'EGRESSD_ERR_USAGE' ? `\nRun "egressctl ${name} --help" for its flags.` : '';
-    process.stderr.write(`egressctl: ${errorMessage(err)} (${code})${hint}\n`);
+    process.stderr.write(`egressctl ${name}: ${errorMessage(err)} (${code})${hint}\n`);
     return 2;
   }
 }

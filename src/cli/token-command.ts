@@ -40,7 +40,7 @@ export async function runTokenCommand(argv: string[], out: NodeJS.WritableStream
   } catch (err) {
     problems.push((err as Error).message);
   }
-  if (problems.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `token: ${problems.join('; ')}`, { context: { problems } });
+  if (problems.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `${problems.join('; ')}`, { context: { problems } });
   const key = await loadTokenSigningKey({
     ...(o['signing-key'] ? { file: o['signing-key'] } : {}),
     ...(o['state-dir'] ? { stateDir: o['state-dir'] } : {}),

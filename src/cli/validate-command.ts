@@ -37,7 +37,7 @@ export async function runValidateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const format = outputFormat('validate', options.output);
-  if (positionals.length === 0) throw new EgressdError('EGRESSD_ERR_USAGE', 'validate: give at least one file or directory');
+  if (positionals.length === 0) throw new EgressdError('EGRESSD_ERR_USAGE', 'give at least one file or directory');
   const config = await loadConfig(positionals, { defaultNamespace: options['default-namespace'], rootNamespace: options['root-namespace'] });
   const summary = summarize(config);
   const valid = config.errors.length === 0;

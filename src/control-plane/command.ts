@@ -69,7 +69,7 @@ export function controlPlaneConfig(argv: readonly string[], env = processEnv()):
   if (o['token-verifier'] === 'local' && o['token-signing-key'] === undefined && o['state-dir'] === undefined) {
     problems.push('local tokens need --token-signing-key or --state-dir');
   }
-  if (problems.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `control-plane: ${problems.join('; ')}`, { context: { problems } });
+  if (problems.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `${problems.join('; ')}`, { context: { problems } });
   const logger = createLogger('control-plane', { level: o['log-level'] });
   return {
     listen: listen!,

@@ -4,7 +4,8 @@ import { EgressdError } from './errors.ts';
 /**
  * Command options that come from a flag or, failing that, from an environment
  * variable (what an init container or sidecar is given), then a default.
- * Every bad value is reported at once, naming the flag and the variable.
+ * Every bad value is reported at once, naming the flag and the variable;
+ * the caller (a dispatcher) names the command in front of the message.
  */
 export type OptionType = 'string' | 'integer' | 'boolean' | 'list';
 
@@ -54,9 +55,9 @@ export function parseCommand<T extends OptionSpecs>(
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: parseSpec, allowPositionals: true, allowNegative: true, strict: true } as Parameters<typeof parseArgs>[0]) as typeof parsed;
+    parsed = parseArgs({ args: spellBooleanAssignments(argv, specs), options: parseSpec, allowPositionals: true, allowNegative: true, strict: true } as Parameters<typeof parseArgs>[0]) as typeof parsed;
   } catch (err) {
-    throw new EgressdError('EGRESSD_ERR_USAGE', `${command}: ${(err as Error).message}`, { cause: err });
+    throw new EgressdError('EGRESSD_ERR_USAGE', (err as Error).message, { cause: err, context: { command } });
   }
   const raw = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const problems: string[] = [];
@@ -96,9 +97,18 @@ export function parseCommand<T extends OptionSpecs>(
     }
   }
   if (problems.length > 0) {
-    throw new EgressdError('EGRESSD_ERR_USAGE', `${command}: ${problems.join('; ')}`, { context: { problems } });
+    throw new EgressdError('EGRESSD_ERR_USAGE', problems.join('; '), { context: { command, problems } });
   }
   return { options: out as OptionValues<T>, positionals: parsed.positionals };
+}
+
+/** `--flag=true` and `--flag=false` for booleans, as Kubernetes manifests like to write them, become `--flag` and `--no-flag`. */
+function spellBooleanAssignments(argv: readonly string[], specs: OptionSpecs): string[] {
+  return argv.map((arg) => {
+    const m = /^--([a-z0-9-]+)=(true|false)$/i.exec(arg);
+    if (!m || specs[m[1]!]?.type !== 'boolean') return arg;
+    return m[2]!.toLowerCase() === 'true' ? `--${m[1]}` : `--no-${m[1]}`;
+  });
 }
 
 /** Help text for a command's options, flags with their variables and defaults. */

@@ -1,5 +1,5 @@
 import { formatOptions, parseCommand, processEnv } from '../core/options.ts';
-import { INIT_OPTION_SPECS, spellBooleanAssignments, toBackend, toInitOptions, type Backend, type InitOptions } from './options.ts';
+import { INIT_OPTION_SPECS, toBackend, toInitOptions, type Backend, type InitOptions } from './options.ts';
 import { renderCleanup, renderInstall } from './render.ts';
 import { applyRestore, readState, toolsFor } from './restore.ts';
 import { buildRules, type Family } from './rules.ts';
@@ -32,7 +32,7 @@ export function dryRunText(options: InitOptions, backend: Backend, cleanup: bool
 
 /** `egressd init`: returns the exit code; errors are thrown as EgressdError (EGRESSD_ERR_USAGE, EGRESSD_ERR_IPTABLES). */
 export async function runInitCommand(argv: string[], env: Readonly<Record<string, string | undefined>> = processEnv()): Promise<number> {
-  const { options: flags, positionals } = parseCommand('egressd init', INIT_OPTION_SPECS, spellBooleanAssignments(argv, INIT_OPTION_SPECS), env);
+  const { options: flags, positionals } = parseCommand('egressd init', INIT_OPTION_SPECS, argv, env);
   if (flags.help) {
     process.stdout.write(USAGE);
     return 0;

@@ -73,18 +73,6 @@ export const INIT_OPTION_SPECS = {
 
 export type InitFlagValues = OptionValues<typeof INIT_OPTION_SPECS>;
 
-/**
- * Pod specs say `--ipv6=false`; node's parseArgs only knows `--no-ipv6` for
- * booleans, so `--flag=true|false` of a boolean flag is respelled first.
- */
-export function spellBooleanAssignments(argv: readonly string[], specs: OptionSpecs): string[] {
-  return argv.map((arg) => {
-    const m = /^--([a-z0-9-]+)=(true|false)$/i.exec(arg);
-    if (!m || specs[m[1]!]?.type !== 'boolean') return arg;
-    return m[2]!.toLowerCase() === 'true' ? `--${m[1]}` : `--no-${m[1]}`;
-  });
-}
-
 /** `--flag [ENV]`, so a problem names the variable an init container was given. */
 function label(name: keyof typeof INIT_OPTION_SPECS): string {
   const env = (INIT_OPTION_SPECS[name] as { env?: string }).env;

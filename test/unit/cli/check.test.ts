@@ -78,7 +78,7 @@ test('an invalid allowlist cannot answer: exit 2 with its errors', async (t) => 
   t.is(run.code, 2);
   t.is(run.stdout, '');
   t.regex(run.stderr, /^test\/fixtures\/invalid\/ports\.yaml:14:15: ServiceEntry\/billing\/partner-api: spec\.ports\[1\]\.number: must be between 1 and 65535\n/);
-  t.regex(run.stderr, /egressctl: check: the allowlist has 6 errors; run egressctl validate\n$/);
+  t.regex(run.stderr, /egressctl check: the allowlist has 6 errors; run egressctl validate\n$/);
 });
 
 test('usage errors exit 2', async (t) => {

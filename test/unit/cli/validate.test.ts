@@ -79,5 +79,5 @@ test('usage errors exit 2 and say what is wrong', async (t) => {
     t.is(run.code, 2, args.join(' '));
     t.not(run.stderr + run.stdout, '', args.join(' '));
   }
-  t.regex((await egressctl(['validate'])).stderr, /^egressctl: validate: give at least one file or directory \(EGRESSD_ERR_USAGE\)/);
+  t.regex((await egressctl(['validate'])).stderr, /^egressctl validate: give at least one file or directory \(EGRESSD_ERR_USAGE\)/);
 });

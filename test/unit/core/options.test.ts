@@ -36,3 +36,15 @@ test('every bad value is reported at once, naming flag and variable', (t) => {
 test('unknown flags are usage errors', (t) => {
   t.is((t.throws(() => parseCommand('t', specs, ['--bogus'], {})) as { code?: string }).code, 'EGRESSD_ERR_USAGE');
 });
+
+test('--flag=true|false spells booleans as manifests write them; other flags keep their =value', (t) => {
+  const { options } = parseCommand('t', specs, ['--ipv6=false', '--port=9000'], {});
+  t.false(options.ipv6);
+  t.is(options.port, 9000);
+  t.true(parseCommand('t', specs, ['--ipv6=TRUE'], { T_IPV6: 'false' }).options.ipv6);
+});
+
+test('usage errors do not repeat the command name: the dispatcher prints it once', (t) => {
+  const err = t.throws(() => parseCommand('egressd init', specs, ['--bogus'], {}));
+  t.false(err!.message.includes('egressd init'));
+});

@@ -2,7 +2,7 @@ import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseCommand, processEnv } from '../../../src/core/options.ts';
 import { dryRunText } from '../../../src/iptables/command.ts';
-import { INIT_OPTION_SPECS, spellBooleanAssignments, toInitOptions, type InitOptions } from '../../../src/iptables/options.ts';
+import { INIT_OPTION_SPECS, toInitOptions, type InitOptions } from '../../../src/iptables/options.ts';
 import { renderCleanup, renderInstall } from '../../../src/iptables/render.ts';
 import { buildRules, type Family } from '../../../src/iptables/rules.ts';
 import { canRunNetns, createNetns, execInNetns } from '../../e2e/harness/index.ts';
@@ -32,7 +32,7 @@ const PREFIX = 'egi-';
 const netns = await canRunNetns(PREFIX);
 
 function parse(argv: string[], env: Record<string, string> = {}): { options: InitOptions; cleanup: boolean } {
-  const { options: flags } = parseCommand('egressd init', INIT_OPTION_SPECS, spellBooleanAssignments(argv, INIT_OPTION_SPECS), env);
+  const { options: flags } = parseCommand('egressd init', INIT_OPTION_SPECS, argv, env);
   return { options: toInitOptions(flags), cleanup: flags.cleanup };
 }
 

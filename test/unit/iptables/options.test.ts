@@ -1,10 +1,10 @@
 import test from 'ava';
 import { parseCommand } from '../../../src/core/options.ts';
 import { EgressdError } from '../../../src/core/errors.ts';
-import { INIT_OPTION_SPECS, parseCidr, spellBooleanAssignments, toBackend, toInitOptions, type InitOptions } from '../../../src/iptables/options.ts';
+import { INIT_OPTION_SPECS, parseCidr, toBackend, toInitOptions, type InitOptions } from '../../../src/iptables/options.ts';
 
 function options(argv: string[], env: Record<string, string> = {}): InitOptions {
-  const { options: flags } = parseCommand('egressd init', INIT_OPTION_SPECS, spellBooleanAssignments(argv, INIT_OPTION_SPECS), env);
+  const { options: flags } = parseCommand('egressd init', INIT_OPTION_SPECS, argv, env);
   return toInitOptions(flags);
 }
 
@@ -63,16 +63,6 @@ test('environment variables fill in for absent flags, flags win', (t) => {
     redirectDns: false,
   });
   t.like(options(['--agent-uid', '3000', '--ipv6=true', '--redirect-dns'], env), { agentUid: 3000, ipv6: true, redirectDns: true });
-});
-
-test('--flag=true|false is respelled only for boolean flags', (t) => {
-  t.deepEqual(spellBooleanAssignments(['--ipv6=false', '--reject-udp=TRUE', '--agent-uid=5', '--cleanup', '--unknown=false'], INIT_OPTION_SPECS), [
-    '--no-ipv6',
-    '--reject-udp',
-    '--agent-uid=5',
-    '--cleanup',
-    '--unknown=false',
-  ]);
 });
 
 test('every bad value is reported at once, naming flag and variable', (t) => {

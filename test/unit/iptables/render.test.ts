@@ -1,11 +1,11 @@
 import test from 'ava';
 import { parseSave, renderCleanup, renderInstall } from '../../../src/iptables/render.ts';
 import { parseCommand } from '../../../src/core/options.ts';
-import { INIT_OPTION_SPECS, spellBooleanAssignments, toInitOptions } from '../../../src/iptables/options.ts';
+import { INIT_OPTION_SPECS, toInitOptions } from '../../../src/iptables/options.ts';
 import { buildRules, CHAINS, type Rule, type RuleSet } from '../../../src/iptables/rules.ts';
 
 function ruleSet(argv: string[] = [], family: 'ipv4' | 'ipv6' = 'ipv4'): RuleSet {
-  return buildRules(toInitOptions(parseCommand('egressd init', INIT_OPTION_SPECS, spellBooleanAssignments(argv, INIT_OPTION_SPECS), {}).options), family);
+  return buildRules(toInitOptions(parseCommand('egressd init', INIT_OPTION_SPECS, argv, {}).options), family);
 }
 
 // What iptables-save prints with egressd installed next to someone else's rules (trimmed real output).
