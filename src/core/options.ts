@@ -116,7 +116,8 @@ export function formatOptions(specs: OptionSpecs): string {
   return Object.entries(specs)
     .map(([name, spec]) => {
       const env = spec.env ? ` [$${spec.env}]` : '';
-      const def = spec.default === undefined ? '' : ` (default ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)})`;
+      const shown = Array.isArray(spec.default) ? spec.default.join(',') : spec.default;
+      const def = shown === undefined || shown === '' ? '' : ` (default ${String(shown)})`;
       return `  --${name}${env}\n      ${spec.description}${def}`;
     })
     .join('\n');
