@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
+import type { ConnectToEntry } from './connect-to.ts';
 import type { ResolveEntry } from './resolve.ts';
 
 /**
@@ -39,8 +40,10 @@ export interface AgentConfig {
   connectTimeoutMs: number;
   /** On shutdown, how long open connections may take to finish before they are cut. */
   drainMs: number;
-  /** curl-style overrides for names the explicit proxy resolves: host:port -> address. */
+  /** curl-style overrides for names the agent resolves: host:port -> address (`--resolve`). */
   resolve: readonly ResolveEntry[];
+  /** curl-style rewrites of where the agent connects: HOST1:PORT1 -> HOST2:PORT2 (`--connect-to`), first match wins. */
+  connectTo: readonly ConnectToEntry[];
   /** Period of the config directory's fallback change check. */
   reloadIntervalMs: number;
 }
@@ -61,6 +64,7 @@ export const AGENT_DEFAULTS: Readonly<AgentConfig> = Object.freeze({
   connectTimeoutMs: 10_000,
   drainMs: 5000,
   resolve: Object.freeze([]),
+  connectTo: Object.freeze([]),
   reloadIntervalMs: 10_000,
 });
 
@@ -92,5 +96,6 @@ export function agentConfig(overrides: Partial<AgentConfig>): Readonly<AgentConf
     outboundBind: Object.freeze([...config.outboundBind]),
     labels: Object.freeze({ ...config.labels }),
     resolve: Object.freeze(config.resolve.map((e) => Object.freeze({ ...e }))),
+    connectTo: Object.freeze(config.connectTo.map((e) => Object.freeze({ from: Object.freeze({ ...e.from }), to: Object.freeze({ ...e.to }) }))),
   });
 }

@@ -13,6 +13,7 @@ import type { ConfigSource } from './config-source.ts';
 import { ConnectionTracker } from './connection-tracker.ts';
 import { directoryConfigSource } from './directory-config-source.ts';
 import { createExplicitProxy } from './explicit-proxy.ts';
+import { isOwnListener } from './loop-guard.ts';
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { handleOutbound, type OriginalDestination } from './outbound.ts';
 import type { Pipeline } from './pipeline.ts';
@@ -61,12 +62,14 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
   let listening = false;
   let draining = false;
 
+  const resolve = createResolver(config.resolve);
+  const ownPorts = (): Set<number> => new Set(servers.map((s) => (s.address() as AddressInfo | null)?.port).filter((p): p is number => p !== undefined));
   const pipeline: Pipeline = {
     policy: () => configSource.current()?.policy,
     identity: { namespace: config.namespace, labels: config.labels },
-    route: runtime.route ?? directRoute({ connectTimeoutMs: config.connectTimeoutMs }),
-    resolve: createResolver(config.resolve),
-    ownPorts: () => new Set(servers.map((s) => (s.address() as AddressInfo | null)?.port).filter((p): p is number => p !== undefined)),
+    route: runtime.route ?? directRoute({ connectTimeoutMs: config.connectTimeoutMs, connectTo: config.connectTo, resolve, isOwnListener: (address, port) => isOwnListener(address, port, ownPorts()) }),
+    resolve,
+    ownPorts,
     sink,
     metrics,
     logger,

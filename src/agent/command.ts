@@ -5,6 +5,7 @@ import { formatOptions, parseCommand, processEnv, type OptionSpecs } from '../co
 import { onShutdown } from '../core/shutdown.ts';
 import { startAgent } from './agent.ts';
 import { AGENT_DEFAULTS, agentConfig } from './agent-config.ts';
+import { parseConnectTo } from './connect-to.ts';
 import { parseLabelPairs, parseLabelsFile } from './labels.ts';
 import { parseResolveEntry } from './resolve.ts';
 
@@ -22,7 +23,8 @@ export const AGENT_OPTIONS = {
   'peek-timeout-ms': { type: 'integer', env: 'EGRESSD_PEEK_TIMEOUT_MS', default: AGENT_DEFAULTS.peekTimeoutMs, description: 'wait for the first client bytes this long before deciding on the destination IP alone' },
   'idle-timeout-seconds': { type: 'integer', env: 'EGRESSD_IDLE_TIMEOUT_SECONDS', default: AGENT_DEFAULTS.idleTimeoutMs / 1000, description: 'close connections idle this long' },
   'drain-seconds': { type: 'integer', env: 'EGRESSD_DRAIN_SECONDS', default: AGENT_DEFAULTS.drainMs / 1000, description: 'on SIGTERM, let open connections finish this long' },
-  resolve: { type: 'list', env: 'EGRESSD_RESOLVE', description: 'host:port:address, send the explicit proxy\'s connections to host:port to address (like curl --resolve)' },
+  resolve: { type: 'list', env: 'EGRESSD_RESOLVE', description: 'host:port:address, resolve host for port to address without DNS (like curl --resolve); repeatable' },
+  'connect-to': { type: 'list', env: 'EGRESSD_CONNECT_TO', description: 'HOST1:PORT1:HOST2:PORT2, connect to HOST2:PORT2 where the agent would connect to HOST1:PORT1 (like curl --connect-to); repeatable' },
   'log-level': { type: 'string', env: 'EGRESSD_LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error' },
   help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
 } as const satisfies OptionSpecs;
@@ -53,6 +55,7 @@ export async function runAgentCommand(argv: string[], env: Readonly<Record<strin
     idleTimeoutMs: options['idle-timeout-seconds'] * 1000,
     drainMs: options['drain-seconds'] * 1000,
     resolve: (options.resolve ?? []).map(parseResolveEntry),
+    connectTo: (options['connect-to'] ?? []).map(parseConnectTo),
   });
   const logger = createLogger('agent', { level: options['log-level'] });
   const agent = await startAgent(config, { logger });

@@ -53,9 +53,10 @@ export class ConnectionRecord {
     };
   }
 
+  /** Where the connection goes: the original destination, then what the route dialled. `port` stays the one decided on. */
   destination(address: string, port: number): void {
     this.fields.dst = formatHostPort(unmapped(address), port);
-    this.fields.port = port;
+    this.fields.port ??= port;
   }
 
   sniffed(s: Sniffed): void {

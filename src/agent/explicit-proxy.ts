@@ -6,8 +6,7 @@ import type { ConnectionRecord } from './connection-record.ts';
 import { decide, type NamedHost, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
 import { auditPath, hostOf } from './http-request-head.ts';
-import { isOwnListener } from './loop-guard.ts';
-import { connected, decideSniffed, openRecord, refuseSniffed, whenClosed, type Pipeline } from './pipeline.ts';
+import { connected, decideSniffed, openRecord, refuseSniffed, routeTo, whenClosed, type Pipeline } from './pipeline.ts';
 import { refuseHttp } from './refuse.ts';
 import { sniff } from './sniff.ts';
 
@@ -173,7 +172,7 @@ async function handleForward(pipeline: Pipeline, record: ConnectionRecord, req: 
   record.bytes(upstream.bytesWritten, upstream.bytesRead);
 }
 
-/** Resolve, refuse loops, and connect through the route; on failure answers with `fail` and returns undefined. */
+/** Connects through the route; on failure answers with `fail` and returns undefined. */
 async function dial(
   pipeline: Pipeline,
   record: ConnectionRecord,
@@ -181,28 +180,10 @@ async function dial(
   port: number,
   fail: (status: 403 | 502, reason: string, body: string) => void,
 ): Promise<Socket | undefined> {
-  let address: string;
-  try {
-    address = await pipeline.resolve(verdict.host, port);
-  } catch (err) {
-    record.error(errorMessage(err));
-    fail(502, 'upstream_unreachable', `egressd: ${errorMessage(err)}\n`);
-    return undefined;
-  }
-  record.destination(address, port);
-  if (isOwnListener(address, port, pipeline.ownPorts())) {
-    record.refused('loop', `${formatHostPort(address, port)} is the agent itself`);
-    fail(403, 'loop', `egressd: ${formatHostPort(verdict.host, port)} is the agent itself.\n`);
-    return undefined;
-  }
-  record.route(pipeline.route.name);
-  try {
-    return await pipeline.route.connect({ host: verdict.host, port, address });
-  } catch (err) {
-    record.error(errorMessage(err));
-    fail(502, 'upstream_unreachable', `egressd: ${errorMessage(err)}\n`);
-    return undefined;
-  }
+  const result = await routeTo(pipeline, record, { host: verdict.host, port, endpoints: [{ host: verdict.host, port }] });
+  if (result.ok) return result.socket;
+  fail(result.reason === 'loop' ? 403 : 502, result.reason, `egressd: ${result.detail}\n`);
+  return undefined;
 }
 
 function respond(record: ConnectionRecord, res: ServerResponse, status: number, reason: string, body: string): void {

@@ -50,7 +50,7 @@ export async function handleOutbound(pipeline: Pipeline, originalDestination: Or
       await refuseSniffed(pipeline, record, socket, sniffed, verdict, dst.port);
       return;
     }
-    await forward(pipeline, record, socket, sniffed, { host: verdict.host, port: dst.port, address: dst.address });
+    await forward(pipeline, record, socket, sniffed, { host: verdict.host, port: dst.port, endpoints: [{ host: dst.address, port: dst.port }] });
   } catch (err) {
     // A bug, not a refusal: log it, cut the connection, still write the record.
     pipeline.logger.error({ err }, 'outbound connection failed unexpectedly');

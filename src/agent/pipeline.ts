@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { AuditSink } from '../core/audit.ts';
-import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { ConnectionRecord, type ListenerName } from './connection-record.ts';
 import type { ConnectionTracker } from './connection-tracker.ts';
@@ -10,7 +9,7 @@ import { auditPath } from './http-request-head.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { refuseHttp, refuseTcp, refuseTls, TLS_ALERT } from './refuse.ts';
 import type { Resolver } from './resolve.ts';
-import type { Route, RouteTarget } from './route.ts';
+import type { Route, RouteResult, RouteTarget } from './route.ts';
 import type { Sniffed } from './sniff.ts';
 import { splice } from './splice.ts';
 
@@ -101,22 +100,29 @@ export async function forward(pipeline: Pipeline, record: ConnectionRecord, sock
     record.error(s.error);
     return;
   }
-  record.route(pipeline.route.name);
-  record.destination(target.address, target.port);
-  let upstream: Socket;
-  try {
-    upstream = await pipeline.route.connect(target);
-  } catch (err) {
-    record.error(errorMessage(err));
+  const result = await routeTo(pipeline, record, target);
+  if (!result.ok) {
     if (s.kind === 'http') {
-      record.http({ status: refuseHttp(socket, 502, 'upstream_unreachable', `egressd: ${errorMessage(err)}\n`) });
+      const status = result.reason === 'loop' ? 403 : 502;
+      record.http({ status: refuseHttp(socket, status, result.reason, `egressd: ${result.detail}\n`) });
     } else {
       refuseTcp(socket);
     }
     await whenClosed(socket);
     return;
   }
-  await connected(pipeline, record, socket, upstream, s);
+  await connected(pipeline, record, socket, result.socket, s);
+}
+
+/** The route stage with its audit: where it connected (or last tried), and a loop as a refusal. */
+export async function routeTo(pipeline: Pipeline, record: ConnectionRecord, target: RouteTarget): Promise<RouteResult> {
+  record.route(pipeline.route.name);
+  const result = await pipeline.route.connect(target);
+  if (result.dst) record.destination(result.dst.host, result.dst.port);
+  if (result.ok) return result;
+  if (result.reason === 'loop') record.refused('loop', result.detail);
+  else record.error(result.detail);
+  return result;
 }
 
 /** Splices an already connected upstream, recording bytes, errors and the HTTP status if one is seen. */

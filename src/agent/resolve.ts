@@ -4,10 +4,11 @@ import { EgressdError } from '../core/errors.ts';
 import { normalizeHost } from '../core/net.ts';
 
 /**
- * Name resolution for destinations named by the client (explicit proxy),
- * with curl-style overrides: `--resolve api.example.test:443:127.0.0.1`
- * sends that host and port to that address without asking DNS, for tests,
- * demos, and names that only exist for the workload.
+ * Name resolution for every connection the agent makes by name, with
+ * curl-style overrides: `--resolve api.example.test:443:127.0.0.1` sends
+ * that host and port to that address without asking DNS, for tests, demos,
+ * and names that only exist for the workload. Several entries for one host
+ * and port give several addresses, tried in their order.
  */
 
 export interface ResolveEntry {
@@ -16,7 +17,8 @@ export interface ResolveEntry {
   address: string;
 }
 
-export type Resolver = (host: string, port: number) => Promise<string>;
+/** Every address of `host` (an IP literal is its own), in the order to try them. Rejects with EGRESSD_ERR_UPSTREAM. */
+export type Resolver = (host: string, port: number) => Promise<string[]>;
 
 /** Parses `host:port:address` (the address may be `[v6]` or bare v6). */
 export function parseResolveEntry(text: string): ResolveEntry {
@@ -31,14 +33,15 @@ export function parseResolveEntry(text: string): ResolveEntry {
 }
 
 export function createResolver(entries: readonly ResolveEntry[]): Resolver {
-  const table = new Map(entries.map((e) => [`${e.host}:${e.port}`, e.address]));
+  const table = new Map<string, string[]>();
+  for (const e of entries) table.set(`${e.host}:${e.port}`, [...(table.get(`${e.host}:${e.port}`) ?? []), e.address]);
   return async (host, port) => {
     const name = normalizeHost(host);
-    if (isIP(name)) return name;
+    if (isIP(name)) return [name];
     const override = table.get(`${name}:${port}`);
     if (override !== undefined) return override;
     try {
-      return (await lookup(name)).address;
+      return (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
     } catch (err) {
       throw new EgressdError('EGRESSD_ERR_UPSTREAM', `cannot resolve ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
         cause: err,

@@ -84,8 +84,15 @@ export function tempDir(t: ExecutionContext, prefix = 'egressd-agent-'): string 
   return dir;
 }
 
-/** A ServiceEntry exported everywhere, for `host` on `ports`. */
-export function serviceEntry(name: string, hosts: string[], ports: { number: number; protocol: string }[], extra: { addresses?: string[]; namespace?: string } = {}): string {
+/** A ServiceEntry exported everywhere, for `host` on `ports`: STATIC on its addresses when it has some, else DNS, unless `resolution` says. */
+export function serviceEntry(
+  name: string,
+  hosts: string[],
+  ports: { number: number; protocol: string }[],
+  extra: { addresses?: string[]; namespace?: string; resolution?: 'NONE' | 'DNS' | 'STATIC' | 'DNS_ROUND_ROBIN'; endpoints?: string[] } = {},
+): string {
+  const resolution = extra.resolution ?? (extra.addresses ? 'STATIC' : 'DNS');
+  const endpoints = extra.endpoints ?? (resolution === 'STATIC' ? (extra.addresses ?? []).map((a) => a.replace(/\/\d+$/, '')) : []);
   return [
     'apiVersion: networking.istio.io/v1',
     'kind: ServiceEntry',
@@ -96,11 +103,11 @@ export function serviceEntry(name: string, hosts: string[], ports: { number: num
     `  hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]`,
     ...(extra.addresses ? [`  addresses: [${extra.addresses.map((a) => JSON.stringify(a)).join(', ')}]`] : []),
     '  location: MESH_EXTERNAL',
-    `  resolution: ${extra.addresses ? 'STATIC' : 'DNS'}`,
+    `  resolution: ${resolution}`,
     '  exportTo: ["*"]',
     '  ports:',
     ...ports.flatMap((p) => [`    - number: ${p.number}`, `      name: p-${p.number}`, `      protocol: ${p.protocol}`]),
-    ...(extra.addresses ? ['  endpoints:', ...extra.addresses.map((a) => `    - address: ${JSON.stringify(a.replace(/\/\d+$/, ''))}`)] : []),
+    ...(endpoints.length > 0 ? ['  endpoints:', ...endpoints.map((a) => `    - address: ${JSON.stringify(a)}`)] : []),
     '',
   ].join('\n');
 }

@@ -99,6 +99,9 @@ test('bad flags and environment variables are reported by name with exit code 2'
   const resolve = await runToEnd(['--resolve', 'api.example.test:443']);
   t.is(resolve.code, 2);
   t.regex(resolve.stderr, /--resolve "api\.example\.test:443": expected host:port:address/);
+  const connectTo = await runToEnd([], { EGRESSD_CONNECT_TO: 'api.example.test:443:127.0.0.1:8443,api.example.test:80' });
+  t.is(connectTo.code, 2);
+  t.regex(connectTo.stderr, /--connect-to "api\.example\.test:80": not four colon-separated parts; expected HOST1:PORT1:HOST2:PORT2/);
   const labels = await runToEnd(['--labels', 'app']);
   t.regex(labels.stderr, /--labels: "app" is not key=value/);
 });
@@ -114,7 +117,7 @@ test('an audit log that cannot be opened stops the start with its error code', a
 test('--help lists every flag with its environment variable', async (t) => {
   const result = await runToEnd(['--help']);
   t.is(result.code, 0);
-  for (const flag of ['--config-dir [$EGRESSD_CONFIG_DIR]', '--namespace [$POD_NAMESPACE]', '--labels-file', '--resolve', '--drain-seconds', '--peek-timeout-ms']) {
+  for (const flag of ['--config-dir [$EGRESSD_CONFIG_DIR]', '--namespace [$POD_NAMESPACE]', '--labels-file', '--resolve', '--connect-to [$EGRESSD_CONNECT_TO]', '--drain-seconds', '--peek-timeout-ms']) {
     t.true(result.stdout.includes(flag), flag);
   }
 });

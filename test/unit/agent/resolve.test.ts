@@ -16,8 +16,8 @@ for (const bad of ['api.example.test:443', 'api.example.test:0:127.0.0.1', 'api.
 
 // Only names the hosts file answers: tests send nothing to a DNS server.
 test('overrides apply to their host and port only; IP literals resolve to themselves; other names go to the system resolver', async (t) => {
-  const resolve = createResolver([parseResolveEntry('localhost:443:127.0.0.2')]);
-  t.is(await resolve('LOCALHOST', 443), '127.0.0.2');
-  t.is(await resolve('10.1.2.3', 443), '10.1.2.3');
-  t.is(await resolve('localhost', 80), (await lookup('localhost')).address);
+  const resolve = createResolver([parseResolveEntry('localhost:443:127.0.0.2'), parseResolveEntry('localhost:443:[::1]')]);
+  t.deepEqual(await resolve('LOCALHOST', 443), ['127.0.0.2', '::1']);
+  t.deepEqual(await resolve('10.1.2.3', 443), ['10.1.2.3']);
+  t.deepEqual(await resolve('localhost', 80), (await lookup('localhost', { all: true, verbatim: true })).map((a) => a.address));
 });
