@@ -15,6 +15,13 @@ export interface DenialFacts {
   configDir: string;
 }
 
+/** The host is listed; the address is the problem, and a new ServiceEntry would not help. */
+const MISMATCH = [
+  'The ServiceEntry that lists this host has resolution NONE: the connection would go to the IP',
+  'the application dialled, and that IP is not one the host resolves to. Use resolution DNS (the',
+  'agent then connects to the host itself), or list the IP in the ServiceEntry\'s addresses.',
+];
+
 export function denialMessage(f: DenialFacts): string {
   const target = formatHostPort(f.host, f.port);
   const lines = [
@@ -23,9 +30,7 @@ export function denialMessage(f: DenialFacts): string {
     'Check what the allowlist says about it:',
     `  egressctl check --config ${f.configDir} --namespace ${f.namespace} ${target}`,
     '',
-    'To allow it, add a ServiceEntry like this one to the allowlist:',
-    '',
-    ...serviceEntrySnippet(f.host, f.port, f.namespace).map((l) => `  ${l}`),
+    ...(f.reason === 'destination_mismatch' ? MISMATCH : ['To allow it, add a ServiceEntry like this one to the allowlist:', '', ...serviceEntrySnippet(f.host, f.port, f.namespace).map((l) => `  ${l}`)]),
     '',
   ];
   return lines.join('\n');

@@ -6,7 +6,7 @@ import type { ConnectionRecord } from './connection-record.ts';
 import { decide, type NamedHost, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
 import { auditPath, hostOf } from './http-request-head.ts';
-import { connected, decideSniffed, openRecord, refuseSniffed, routeTo, whenClosed, type Pipeline } from './pipeline.ts';
+import { connected, decideSniffed, openRecord, planRoute, refuseSniffed, routeTo, whenClosed, type Pipeline } from './pipeline.ts';
 import { refuseHttp } from './refuse.ts';
 import { sniff } from './sniff.ts';
 
@@ -172,7 +172,7 @@ async function handleForward(pipeline: Pipeline, record: ConnectionRecord, req: 
   record.bytes(upstream.bytesWritten, upstream.bytesRead);
 }
 
-/** Connects through the route; on failure answers with `fail` and returns undefined. */
+/** Plans and connects through the route; on failure answers with `fail` and returns undefined. */
 async function dial(
   pipeline: Pipeline,
   record: ConnectionRecord,
@@ -180,7 +180,9 @@ async function dial(
   port: number,
   fail: (status: 403 | 502, reason: string, body: string) => void,
 ): Promise<Socket | undefined> {
-  const result = await routeTo(pipeline, record, { host: verdict.host, port, endpoints: [{ host: verdict.host, port }] });
+  // Nothing was dialled yet, so there is no passthrough IP to verify: the plan is where the rule says to go.
+  const { target } = await planRoute(pipeline, record, verdict, { host: verdict.host, port });
+  const result = await routeTo(pipeline, record, target);
   if (result.ok) return result.socket;
   fail(result.reason === 'loop' ? 403 : 502, result.reason, `egressd: ${result.detail}\n`);
   return undefined;

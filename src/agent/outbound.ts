@@ -3,7 +3,7 @@ import { errorMessage } from '../core/errors.ts';
 import { formatHostPort } from '../core/net.ts';
 import { unmapped } from './connection-record.ts';
 import { isOwnListener } from './loop-guard.ts';
-import { decideSniffed, forward, openRecord, refuseSniffed, whenClosed, type Pipeline } from './pipeline.ts';
+import { decideSniffed, forward, openRecord, planRoute, refuseSniffed, whenClosed, type Pipeline } from './pipeline.ts';
 import { refuseTcp } from './refuse.ts';
 import { sniff } from './sniff.ts';
 
@@ -50,7 +50,12 @@ export async function handleOutbound(pipeline: Pipeline, originalDestination: Or
       await refuseSniffed(pipeline, record, socket, sniffed, verdict, dst.port);
       return;
     }
-    await forward(pipeline, record, socket, sniffed, { host: verdict.host, port: dst.port, endpoints: [{ host: dst.address, port: dst.port }] });
+    const routed = await planRoute(pipeline, record, verdict, { host: verdict.host, port: dst.port }, dst);
+    if (!routed.verdict.allow) {
+      await refuseSniffed(pipeline, record, socket, sniffed, routed.verdict, dst.port);
+      return;
+    }
+    await forward(pipeline, record, socket, sniffed, routed.target);
   } catch (err) {
     // A bug, not a refusal: log it, cut the connection, still write the record.
     pipeline.logger.error({ err }, 'outbound connection failed unexpectedly');

@@ -9,9 +9,13 @@ import { auditPath } from './http-request-head.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { refuseHttp, refuseTcp, refuseTls, TLS_ALERT } from './refuse.ts';
 import type { Resolver } from './resolve.ts';
+import type { Endpoint } from './connect-to.ts';
+import type { Destination } from './outbound.ts';
 import type { Route, RouteResult, RouteTarget } from './route.ts';
 import type { Sniffed } from './sniff.ts';
 import { splice } from './splice.ts';
+import { planUpstream } from './upstream-plan.ts';
+import { verifyDestination } from './verify-destination.ts';
 
 /**
  * What every connection handler shares: the stages (decide, route, audit)
@@ -92,6 +96,23 @@ export async function refuseSniffed(pipeline: Pipeline, record: ConnectionRecord
     refuseTcp(socket);
   }
   await whenClosed(socket);
+}
+
+/**
+ * The plan and verify stages: where an allowed connection goes (by the
+ * matched rule's resolution), and the verdict after checking a passthrough
+ * destination: refused as `destination_mismatch`, or in mode REPORT let
+ * through and marked would_deny. A changed verdict is recorded here.
+ */
+export async function planRoute(pipeline: Pipeline, record: ConnectionRecord, verdict: Verdict, requested: Endpoint, dialled?: Destination): Promise<{ verdict: Verdict; target: RouteTarget }> {
+  const plan = planUpstream(verdict, requested, dialled);
+  const target: RouteTarget = { host: requested.host, port: requested.port, endpoints: plan.endpoints };
+  const why = plan.verify === undefined ? undefined : await verifyDestination(plan.verify, requested.port, pipeline.resolve);
+  if (why === undefined || verdict.decision === undefined) return { verdict, target };
+  const report = verdict.decision.mode === 'REPORT';
+  const checked: Verdict = { ...verdict, allow: report, reason: 'destination_mismatch', decision: { ...verdict.decision, wouldDeny: report }, detail: why };
+  record.verdict(checked, requested.port);
+  return { verdict: checked, target };
 }
 
 /** Route and splice: connects upstream, replays the sniffed bytes and copies both ways until both sides close. */

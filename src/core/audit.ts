@@ -37,6 +37,7 @@ export const REFUSAL_REASONS = {
   loop: 'the destination is one of the agent\'s own listeners',
   no_original_destination: 'the original destination of a redirected connection could not be read',
   config_not_loaded: 'no valid configuration has been loaded yet (fail closed)',
+  destination_mismatch: 'the IP the client dialled is not an address of the name that was allowed (nor in the rule\'s addresses)',
 } as const;
 
 export type RefusalReason = keyof typeof REFUSAL_REASONS;

@@ -32,6 +32,7 @@ function compileEntry(resource: ServiceEntryResource): CompiledEntry {
     if (resource.endpoints.length > 0) {
       upstream.endpoints = Object.freeze(resource.endpoints.map((e) => Object.freeze({ address: e.address, port: e.ports[port.name] ?? dial })));
     }
+    if (resource.addresses.length > 0) upstream.addresses = Object.freeze([...resource.addresses]);
     ports.set(port.number, {
       number: port.number,
       protocol: port.protocol,

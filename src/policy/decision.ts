@@ -57,6 +57,8 @@ export interface Upstream {
   port: number;
   /** The ServiceEntry `endpoints`, each with the port to dial on it; absent when it lists none. */
   endpoints?: readonly { address: string; port: number }[];
+  /** The ServiceEntry `addresses` (canonical IPs and CIDRs); absent when it lists none. With `NONE`, what a dialled IP may be besides the host's own addresses. */
+  addresses?: readonly string[];
 }
 
 export interface Decision {

@@ -177,13 +177,16 @@ export function testCertificate(): { key: string; cert: string; certFile: string
 }
 
 /** Listens on loopback; teardown cuts open connections (a half-open TLS socket before its handshake would hold close() forever). */
-async function listening(t: ExecutionContext, server: net.Server): Promise<number> {
+async function listening(t: ExecutionContext, server: net.Server, host = '127.0.0.1', port = 0): Promise<number> {
   const sockets = new Set<net.Socket>();
   server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
   t.teardown(() => {
     for (const socket of sockets) socket.destroy();
     return new Promise<void>((resolve) => server.close(() => resolve()));
@@ -191,19 +194,19 @@ async function listening(t: ExecutionContext, server: net.Server): Promise<numbe
   return (server.address() as AddressInfo).port;
 }
 
-/** TLS server answering each chunk with `hello <servername> <alpn>: <chunk>`; records what it received. */
-export async function tlsEchoServer(t: ExecutionContext): Promise<{ port: number; received: Buffer[] }> {
+/** TLS server answering each chunk with `<greeting> <servername> <alpn>: <chunk>` (greeting `hello`); records what it received. */
+export async function tlsEchoServer(t: ExecutionContext, at: { host?: string; port?: number; greeting?: string } = {}): Promise<{ port: number; received: Buffer[] }> {
   const { key, cert } = testCertificate();
   const received: Buffer[] = [];
   const server = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true }, (socket) => {
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
       received.push(chunk);
-      socket.write(`hello ${socket.servername} ${socket.alpnProtocol}: ${chunk.toString()}`);
+      socket.write(`${at.greeting ?? 'hello'} ${socket.servername} ${socket.alpnProtocol}: ${chunk.toString()}`);
     });
     socket.on('end', () => socket.end());
   });
-  return { port: await listening(t, server), received };
+  return { port: await listening(t, server, at.host, at.port), received };
 }
 
 function answerWithRequest(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -10,16 +10,20 @@ import { EgressdError } from '../../../src/core/errors.ts';
 import type { Destination } from '../../../src/agent/outbound.ts';
 import { adminGet, echoServer, httpServer, serviceEntry, startTestAgent, tcpExchange, tlsEchoServer, tlsExchange } from './_harness.ts';
 
-/** An agent whose every outbound connection was "redirected" from `dst`. */
-function transparentAgent(t: ExecutionContext, dst: () => Destination, files: Record<string, string>) {
-  return startTestAgent(t, { files, originalDestination: dst, config: { namespace: 'shop' } });
+/**
+ * An agent whose every outbound connection was "redirected" from `dst`.
+ * api.example.test (resolution DNS: the agent dials the name) resolves to
+ * 127.0.0.1 on the server's port, so nothing asks a DNS server.
+ */
+function transparentAgent(t: ExecutionContext, dst: () => Destination, files: Record<string, string>, serverPort = 0) {
+  return startTestAgent(t, { files, originalDestination: dst, config: { namespace: 'shop', resolve: [{ host: 'api.example.test', port: serverPort, address: '127.0.0.1' }] } });
 }
 
 const to = (port: number) => (): Destination => ({ address: '127.0.0.1', port });
 
 test('TLS to an allowed SNI is spliced to the original destination and audited with SNI and ALPN', async (t) => {
   const server = await tlsEchoServer(t);
-  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) });
+  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) }, server.port);
   const { reply, alpn } = await tlsExchange({ port: agent.outboundPort, servername: 'api.example.test', message: 'ping' });
   t.is(reply, 'hello api.example.test http/1.1: ping');
   t.is(alpn, 'http/1.1');
@@ -52,7 +56,7 @@ test('TLS to an allowed SNI is spliced to the original destination and audited w
 
 test('TLS to a name no ServiceEntry lists gets an access_denied alert; nothing reaches the server', async (t) => {
   const server = await tlsEchoServer(t);
-  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) });
+  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) }, server.port);
   const err = await t.throwsAsync(tlsExchange({ port: agent.outboundPort, servername: 'denied.example.test', message: 'ping' }));
   t.regex(err!.message, /access denied/i);
   const record = await agent.audit.find(() => true);
@@ -62,7 +66,7 @@ test('TLS to a name no ServiceEntry lists gets an access_denied alert; nothing r
 
 test('plain HTTP is decided on its Host header and relayed; the record has method, path and status', async (t) => {
   const server = await httpServer(t);
-  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'HTTP' }]) });
+  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'HTTP' }]) }, server.port);
   const request = 'GET /v1/items?key=secret HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n';
   const { reply } = await tcpExchange(agent.outboundPort, request, { end: false });
   t.regex(reply.toString(), /^HTTP\/1\.1 200 OK/);
@@ -93,7 +97,7 @@ test('plain HTTP to a denied host gets a 403 that says how to allow it', async (
 
 test('an absolute-form target naming another host than the Host header is denied', async (t) => {
   const server = await httpServer(t);
-  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'HTTP' }]) });
+  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'HTTP' }]) }, server.port);
   const { reply } = await tcpExchange(agent.outboundPort, 'GET http://denied.example.test/ HTTP/1.1\r\nHost: api.example.test\r\n\r\n', { end: false });
   t.regex(reply.toString(), /^HTTP\/1\.1 403/);
   const record = await agent.audit.find(() => true);
@@ -102,7 +106,7 @@ test('an absolute-form target naming another host than the Host header is denied
 
 test('a malformed ClientHello is refused with a decode_error alert, counted, audited, and the agent keeps serving', async (t) => {
   const server = await tlsEchoServer(t);
-  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) });
+  const agent = await transparentAgent(t, to(server.port), { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) }, server.port);
   // A handshake record whose message is a ServerHello (type 2): TLS on the wire, but no ClientHello.
   const { reply } = await tcpExchange(agent.outboundPort, Buffer.from([22, 3, 1, 0, 4, 2, 0, 0, 0]), { end: false });
   t.deepEqual([...reply], [21, 3, 3, 0, 2, 2, 50]);
@@ -194,7 +198,7 @@ test('the transparent listener binds every address on one port, IPv6 included', 
   const agent = await startTestAgent(t, {
     files: { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TLS' }]) },
     originalDestination: to(server.port),
-    config: { outboundBind: ['127.0.0.1', '::1'] },
+    config: { outboundBind: ['127.0.0.1', '::1'], resolve: [{ host: 'api.example.test', port: server.port, address: '127.0.0.1' }] },
   });
   t.deepEqual(
     agent.handle.addresses.outbound.map((a) => [a.address, a.port]),

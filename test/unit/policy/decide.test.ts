@@ -330,6 +330,9 @@ const ROWS: Row[] = [
   ['a DestinationRule DISABLE overrides HTTP with targetPort 443', { host: 'off.example.net', port: 80 }, { allow: true, tls: undefined, upstream: { resolution: 'NONE', port: 443 } }],
   ['MUTUAL carries the credential, SANs and SNI', { host: 'mtls.bank.example', port: 8443 }, { allow: true, protocol: 'HTTP2', tls: { mode: 'MUTUAL', port: 8443, sni: 'api.bank.example', subjectAltNames: ['api.bank.example'], credentialName: 'bank-client', source: 'DestinationRule/shared/bank' } }],
   ['STATIC endpoints come with the port to dial on each', { host: 'primary.db.example.net', port: 5433 }, { allow: true, upstream: { resolution: 'STATIC', port: 5433, endpoints: [{ address: '10.1.2.3', port: 15433 }] } }],
+  ['the upstream carries the rule addresses, canonical, for checking a dialled IP', { host: 'db.example.net', port: 5432 }, { allow: true, upstream: { resolution: 'NONE', port: 5432, addresses: ['10.1.0.0/16'] } }],
+  ['a match by address carries the addresses of the rule that matched', { host: '2001:db8::7' }, { allow: true, matchedHost: '2001:db8::/32', upstream: { resolution: 'NONE', port: 443, addresses: ['2001:db8::/32'] } }],
+  ['a rule without addresses has none in its upstream', { host: 'api.example.com' }, { allow: true, upstream: { resolution: 'DNS', port: 443, addresses: undefined } }],
   ['a denial originates nothing', { host: 'origin.example.dev', port: 81 }, { allow: false, tls: undefined, upstream: undefined, protocol: undefined }],
 ];
 
