@@ -1,0 +1,128 @@
+import type { AuditSink } from '../core/audit.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Attribution } from './attribution.ts';
+import { dnsAuditEntry } from './audit-record.ts';
+import { clientUdpLimit, localAnswer, parseQuery, truncated, type Query } from './codec.ts';
+import type { Forwarded, Forwarder } from './forwarder.ts';
+import { judgeName, type NameVerdict } from './judge.ts';
+import type { DnsPolicy, LocalNames, LocalRecord } from './local-names.ts';
+import { typeLabel, type DnsMetrics, type QueryResult } from './metrics.ts';
+import type { Transport } from './upstream.ts';
+import { RCODE } from './wire.ts';
+
+/**
+ * One query, from bytes to bytes, as stages: parse, judge the name, answer
+ * (locally, refused, or forwarded), remember which name the answer's
+ * addresses belong to, fit the answer to the client's transport. Never
+ * throws: whatever goes wrong after parsing is a SERVFAIL.
+ */
+
+export interface DnsState {
+  policy(): DnsPolicy | undefined;
+  /** The allowlist's own answers, for the current policy. */
+  local(): LocalNames | undefined;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  clusterDomain: string;
+  denyRcode: 'NXDOMAIN' | 'REFUSED';
+  localTtlSeconds: number;
+  forwarder: Forwarder;
+  attribution: Attribution;
+  audit: AuditSink;
+  metrics: DnsMetrics;
+  logger: Logger;
+  now(): number;
+}
+
+export interface Client {
+  address: string;
+  port: number;
+  transport: Transport;
+}
+
+/** Types a local name answers itself; any other type is forwarded (the name was allowed). */
+const LOCAL_TYPES = new Set(['A', 'AAAA', 'ANY', 'UNKNOWN_64', 'UNKNOWN_65']);
+
+/** The answer to send back, or undefined to stay silent. */
+export async function answerQuery(state: DnsState, packet: Buffer, client: Client): Promise<Buffer | undefined> {
+  const startedAt = state.now();
+  const parsed = parseQuery(packet);
+  if (parsed.kind === 'drop') {
+    state.metrics.malformed.inc({ transport: client.transport });
+    return undefined;
+  }
+  if (parsed.kind === 'reject') {
+    if (parsed.malformed) state.metrics.malformed.inc({ transport: client.transport });
+    state.metrics.queries.inc({ type: 'NONE', result: parsed.rcode.toLowerCase() as QueryResult });
+    return parsed.reply;
+  }
+  const query = parsed.query;
+  let answer: Buffer;
+  let result: QueryResult;
+  try {
+    [answer, result] = await respond(state, query, client, startedAt);
+  } catch (err) {
+    state.logger.warn({ err, name: query.name, type: query.type }, 'DNS query failed');
+    [answer, result] = [localAnswer(query, RCODE.SERVFAIL, [], 0), 'servfail'];
+  }
+  state.metrics.queries.inc({ type: typeLabel(query.type), result });
+  if (client.transport === 'udp' && answer.length > clientUdpLimit(query)) {
+    state.metrics.truncated.inc();
+    return truncated(query, answer);
+  }
+  return answer;
+}
+
+async function respond(state: DnsState, query: Query, client: Client, startedAt: number): Promise<[Buffer, QueryResult]> {
+  const verdict = judgeName(query.name, {
+    policy: state.policy(),
+    local: state.local(),
+    namespace: state.namespace,
+    labels: state.labels,
+    clusterDomain: state.clusterDomain,
+  });
+  switch (verdict.action) {
+    case 'unavailable':
+      audit(state, query, client, startedAt, verdict, false);
+      return [localAnswer(query, RCODE.SERVFAIL, [], 0), 'servfail'];
+    case 'deny':
+      audit(state, query, client, startedAt, verdict, false);
+      return [localAnswer(query, RCODE[state.denyRcode], [], 0), 'denied'];
+    case 'local':
+      if (LOCAL_TYPES.has(query.type)) return [answerLocally(state, query, verdict.record), 'local'];
+      break;
+    case 'forward':
+      break;
+  }
+  if (verdict.action === 'forward' && !verdict.cluster && verdict.decision.wouldDeny) audit(state, query, client, startedAt, verdict, true);
+  let forwarded: Forwarded;
+  try {
+    forwarded = await state.forwarder.forward(query);
+  } catch (err) {
+    state.metrics.upstreamFailures.inc();
+    state.logger.warn({ err, name: query.name, type: query.type }, 'no upstream answered');
+    return [localAnswer(query, RCODE.SERVFAIL, [], 0), 'servfail'];
+  }
+  for (const a of forwarded.addresses) state.attribution.remember(a.address, query.name, a.ttl);
+  return [forwarded.bytes, forwarded.cached ? 'cached' : 'forwarded'];
+}
+
+function answerLocally(state: DnsState, query: Query, record: LocalRecord): Buffer {
+  const addresses = query.type === 'A' ? record.ipv4 : query.type === 'AAAA' ? record.ipv6 : query.type === 'ANY' ? [...record.ipv4, ...record.ipv6] : [];
+  for (const address of addresses) state.attribution.remember(address, query.name, state.localTtlSeconds);
+  return localAnswer(query, RCODE.NOERROR, addresses, state.localTtlSeconds);
+}
+
+function audit(state: DnsState, query: Query, client: Client, startedAt: number, verdict: NameVerdict, allow: boolean): void {
+  state.audit.write(
+    dnsAuditEntry({
+      startedAt,
+      finishedAt: state.now(),
+      name: query.name,
+      client,
+      namespace: state.namespace,
+      allow,
+      ...('decision' in verdict ? { decision: verdict.decision } : { refusal: { reason: 'config_not_loaded' as const, detail: 'no valid configuration loaded yet' } }),
+    }),
+  );
+}
