@@ -179,6 +179,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     }
     identities.set(session, identity);
     sessions.add(session);
+    // The connection-level window is 64 KiB by default: one busy tunnel would throttle every other.
+    session.setLocalWindowSize(8 << 20);
     metrics.activeSessions.inc();
     session.on('error', (err) => logger.debug({ err: errorMessage(err) }, 'agent session error'));
     session.once('close', () => {
