@@ -1,0 +1,209 @@
+import test, { type ExecutionContext } from 'ava';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dnsPacket from 'dns-packet';
+import type { AuditRecord } from '../../src/core/audit.ts';
+import { allocateVips } from '../../src/dns/index.ts';
+import {
+  canRunNetns,
+  createPodInternet,
+  execInNetns,
+  mustExecInNetns,
+  spawnInNetns,
+  spawnNodeInNetns,
+  waitForListen,
+  TSX_ARGS,
+  type NetnsProcess,
+  type PodInternet,
+} from './harness/index.ts';
+
+/**
+ * The DNS proxy for real: a pod namespace with `egressd init`'s rules, the
+ * proxy in it as UID 1337 (test/e2e/dns-proxy-runner.ts), dnsmasq as the
+ * pod's original nameserver in the "internet" namespace, and applications as
+ * UID 1000 resolving with dig and glibc (getent). The pod's resolv.conf names
+ * an address nobody serves: iptables redirects port 53 to the proxy anyway.
+ */
+const PREFIX = 'egd-';
+const APP = 1000;
+const AGENT = 1337;
+const ADMIN_PORT = 15000;
+/** What the pod's /etc/resolv.conf says; nothing listens there. */
+const POD_NAMESERVER = '10.77.0.53';
+const netns = await canRunNetns(PREFIX);
+const e2e = netns.ok ? test.serial : test.skip;
+if (!netns.ok) {
+  test('dns e2e (skipped)', (t) => {
+    t.log(`skipping: ${netns.reason}`);
+    t.pass();
+  });
+}
+
+const ALLOWLIST = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: passthrough}
+spec:
+  hosts: [api.example.test, big.example.test]
+  ports: [{number: 443, name: https, protocol: TLS}]
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: by-name}
+spec:
+  hosts: [vip.example.test]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: DNS
+`;
+
+interface World {
+  topo: PodInternet;
+  proxy: NetnsProcess;
+  dnsmasq: NetnsProcess;
+}
+
+async function world(t: ExecutionContext): Promise<World> {
+  const topo = await createPodInternet(t, PREFIX);
+  const dir = await mkdtemp(join(tmpdir(), 'egressd-e2e-dns-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await chmod(dir, 0o755);
+  await mkdir(join(dir, 'config'));
+  await writeFile(join(dir, 'config', 'allowlist.yaml'), ALLOWLIST);
+  await writeFile(join(dir, 'resolv.conf'), `nameserver ${topo.internetIp}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n`);
+  // What `ip netns exec` shows the pod's processes as /etc/resolv.conf.
+  const etc = join('/etc/netns', topo.pod);
+  await mkdir(etc, { recursive: true });
+  t.teardown(() => rm(etc, { recursive: true, force: true }));
+  await writeFile(join(etc, 'resolv.conf'), `nameserver ${POD_NAMESERVER}\noptions timeout:3 attempts:1\n`);
+
+  const big = ['a', 'b', 'c'].map((c) => c.repeat(250)).join(',');
+  const dnsmasq = spawnInNetns(t, topo.internet, 'dnsmasq', [
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--bind-interfaces',
+    `--listen-address=${topo.internetIp}`,
+    '--port=53',
+    '--local-ttl=60',
+    '--local=/example.test/',
+    '--local=/example.org/',
+    '--local=/cluster.local/',
+    '--host-record=api.example.test,192.168.77.10',
+    '--host-record=denied.example.org,192.168.77.66',
+    '--host-record=kubernetes.default.svc.cluster.local,10.96.0.1',
+    `--txt-record=big.example.test,${big}`,
+  ]);
+  await waitForListen(topo.internet, 53, { protocol: 'udp' });
+
+  const init = await execInNetns(topo.pod, process.execPath, ['bin/egressd.js', 'init']);
+  t.is(init.code, 0, `egressd init: ${init.stderr}`);
+  const options = { configDir: join(dir, 'config'), resolvConf: join(dir, 'resolv.conf'), adminPort: ADMIN_PORT, autoAllocate: true };
+  const proxy = spawnNodeInNetns(t, topo.pod, [...TSX_ARGS, 'test/e2e/dns-proxy-runner.ts', JSON.stringify(options)], { uid: AGENT });
+  await proxy.waitForLine((line) => line.includes('"ready":true'));
+  return { topo, proxy, dnsmasq };
+}
+
+/** dig in the pod as the application, through the pod's resolv.conf unless `server` is given. */
+async function dig(w: World, args: string[], server?: string): Promise<string> {
+  const r = await execInNetns(w.topo.pod, 'dig', ['+tries=1', '+time=3', ...(server === undefined ? [] : [`@${server}`]), ...args], { uid: APP });
+  return r.stdout;
+}
+
+function status(digOutput: string): string | undefined {
+  return /status: (\w+)/.exec(digOutput)?.[1];
+}
+
+function audits(w: World): AuditRecord[] {
+  return w.proxy.lines.filter((l) => l.startsWith('{"component"')).map((l) => JSON.parse(l) as AuditRecord);
+}
+
+async function admin(w: World, path: string): Promise<string> {
+  return mustExecInNetns(w.topo.pod, 'curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${ADMIN_PORT}${path}`]);
+}
+
+async function metricValue(w: World, name: string, labels: string): Promise<number> {
+  const line = (await admin(w, '/metrics')).split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+e2e('applications resolve through the proxy: allowed names, VIPs, cluster names; a denied name is NXDOMAIN with an audit record', async (t) => {
+  const w = await world(t);
+  t.is((await dig(w, ['+short', 'api.example.test'])).trim(), '192.168.77.10');
+  t.regex((await execInNetns(w.topo.pod, 'getent', ['ahostsv4', 'api.example.test'], { uid: APP })).stdout, /^192\.168\.77\.10\s+STREAM api\.example\.test/m);
+  t.deepEqual(JSON.parse(await admin(w, '/name?ip=192.168.77.10')), { host: 'api.example.test', allowed: true, names: ['api.example.test'], source: 'dns' });
+
+  const vip = allocateVips(['vip.example.test']).addressesOf('vip.example.test')!;
+  t.is((await dig(w, ['+short', 'vip.example.test'])).trim(), vip.ipv4);
+  t.is((await dig(w, ['+short', 'vip.example.test', 'AAAA'])).trim(), vip.ipv6);
+  t.regex((await execInNetns(w.topo.pod, 'getent', ['ahostsv4', 'vip.example.test'], { uid: APP })).stdout, new RegExp(`^${vip.ipv4.replace(/\./g, '\\.')}\\s`, 'm'));
+  t.like(JSON.parse(await admin(w, `/name?ip=${vip.ipv4}`)), { host: 'vip.example.test', source: 'vip' });
+
+  t.is((await dig(w, ['+short', 'kubernetes.default.svc.cluster.local'])).trim(), '10.96.0.1', 'cluster names are forwarded unjudged');
+
+  const denied = await dig(w, ['denied.example.org']);
+  t.is(status(denied), 'NXDOMAIN');
+  const getent = await execInNetns(w.topo.pod, 'getent', ['ahostsv4', 'denied.example.org'], { uid: APP });
+  t.is(getent.code, 2, 'glibc sees the name as not found');
+  await w.proxy.waitForLine((l) => l.includes('"host":"denied.example.org"'));
+  t.like(
+    audits(w).find((r) => r.host === 'denied.example.org'),
+    { component: 'agent', decision: 'deny', reason: 'no_matching_rule', mode: 'REGISTRY_ONLY', host_source: 'dns', protocol: 'dns', listener: 'dns', namespace: 'default' },
+  );
+  t.false(audits(w).some((r) => r.host === 'api.example.test'), 'allowed names write no record');
+
+  t.is(status(await dig(w, ['denied.example.org'], w.topo.internetIp)), 'NXDOMAIN', 'asking the real nameserver directly is redirected to the proxy as well');
+  t.is((await dig(w, ['+short', 'api.example.test'], 'fd77::53')).trim(), '192.168.77.10', 'over IPv6 too');
+});
+
+e2e('an answer too big for UDP: TC to the application, whole over TCP; the proxy asked its upstream over TCP', async (t) => {
+  const w = await world(t);
+  const udpOnly = await dig(w, ['+noedns', '+ignore', 'big.example.test', 'TXT']);
+  t.regex(udpOnly, /flags: qr[a-z ]* tc/);
+  t.regex(udpOnly, /ANSWER: 0/);
+  t.true((await metricValue(w, 'egressd_dns_upstream_duration_seconds_count', 'transport="tcp"')) >= 1, 'the upstream answer was truncated too, and asked again over TCP');
+  const viaTcp = await dig(w, ['+noedns', 'big.example.test', 'TXT']);
+  t.regex(viaTcp, /Truncated, retrying in TCP mode/);
+  t.is(status(viaTcp), 'NOERROR');
+  t.regex(viaTcp, /ANSWER: 1/);
+  t.regex(viaTcp, /"a{250}" "b{250}" "c{250}"/);
+  t.is(await metricValue(w, 'egressd_dns_truncated_responses_total', ''), 2);
+});
+
+/** One packet then a valid query from one socket as the application; the first reply (hex), whichever it answers. */
+const EXCHANGE = `
+const dgram = require('node:dgram');
+const s = dgram.createSocket('udp4');
+const timer = setTimeout(() => { console.log('timeout'); process.exit(1); }, 5000);
+s.on('message', (m) => { clearTimeout(timer); console.log(m.toString('hex')); s.close(); });
+for (const hex of process.argv.slice(1)) s.send(Buffer.from(hex, 'hex'), 53, '${POD_NAMESERVER}');
+`;
+
+e2e('malformed packets are dropped or FORMERR, counted, and the proxy keeps answering', async (t) => {
+  const w = await world(t);
+  const good = dnsPacket.encode({ id: 4242, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: 'api.example.test', type: 'A' }] }).toString('hex');
+  const cases: [string, string, 'formerr' | 'drop'][] = [
+    ['random bytes', '5c1e1b0f77a3d2c4e81f00aa19bb73e2deadbeef', 'formerr'],
+    ['random bytes with the response bit set', '5c1e9b0f77a3d2c4e81f00aa19bb73e2deadbeef', 'drop'],
+    ['a header cut short', 'abcd0100', 'formerr'],
+    ['a compression loop', 'beef01000001000000000000c00c00010001', 'formerr'],
+    ['one byte', '12', 'drop'],
+    ['a response', dnsPacket.encode({ id: 9, type: 'response', questions: [{ name: 'a.test', type: 'A' }] }).toString('hex'), 'drop'],
+  ];
+  for (const [what, hex, expected] of cases) {
+    const r = await execInNetns(w.topo.pod, process.execPath, ['-e', EXCHANGE, hex, good], { uid: APP });
+    t.is(r.code, 0, `${what}: ${r.stdout} ${r.stderr}`);
+    const first = dnsPacket.decode(Buffer.from(r.stdout.trim(), 'hex'));
+    if (expected === 'formerr') {
+      t.is(first.id, parseInt(hex.slice(0, 4), 16), what);
+      t.is((first.flags ?? 0) & 0xf, 1, `${what}: FORMERR`);
+    } else {
+      t.is(first.id, 4242, `${what}: nothing came back for it`);
+    }
+  }
+  t.is(await metricValue(w, 'egressd_dns_malformed_packets_total', 'transport="udp"'), cases.length);
+  t.is((await dig(w, ['+short', 'api.example.test'])).trim(), '192.168.77.10', 'and it still answers');
+  t.is(w.proxy.stderr().includes('"level":50'), false, 'no errors logged');
+});
