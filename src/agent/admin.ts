@@ -8,10 +8,12 @@ import { renderMetrics } from '../core/metrics.ts';
  *   /healthz/ready     200 once listeners are up and a config is loaded, else 503
  *   /stats/prometheus  metrics
  *   /config_dump       what is loaded, from where, the last reload and the options
+ *   /certs             the workload certificate: identity, serial, validity, renewals
  */
 export interface AdminState {
   ready(): { ready: boolean; why?: string };
   configDump(): unknown;
+  certs(): unknown;
   registry: Registry;
 }
 
@@ -37,8 +39,11 @@ export function createAdminServer(state: AdminState): http.Server {
       case '/config_dump':
         send(res, 200, 'application/json', `${JSON.stringify(state.configDump(), null, 2)}\n`);
         return;
+      case '/certs':
+        send(res, 200, 'application/json', `${JSON.stringify(state.certs(), null, 2)}\n`);
+        return;
       default:
-        send(res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz/ready, /stats/prometheus, /config_dump\n');
+        send(res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz/ready, /stats/prometheus, /config_dump, /certs\n');
     }
   });
 }

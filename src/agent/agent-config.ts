@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
 import type { ConnectToEntry } from './connect-to.ts';
+import { identityProblems, type AgentIdentityConfig } from './identity.ts';
 import type { ResolveEntry } from './resolve.ts';
 
 /**
@@ -46,6 +47,8 @@ export interface AgentConfig {
   connectTo: readonly ConnectToEntry[];
   /** Period of the config directory's fallback change check. */
   reloadIntervalMs: number;
+  /** Workload identity (a SPIFFE certificate from the CA); absent: no certificate, and readiness does not wait for one. */
+  identity?: AgentIdentityConfig;
 }
 
 export const AGENT_DEFAULTS: Readonly<AgentConfig> = Object.freeze({
@@ -88,6 +91,7 @@ export function agentConfig(overrides: Partial<AgentConfig>): Readonly<AgentConf
   if (config.outboundBind.length === 0) problems.push('outboundBind: at least one address');
   if (!NAMESPACE.test(config.namespace)) problems.push(`namespace "${config.namespace}" is not a Kubernetes namespace name`);
   if (config.configDir === '') problems.push('configDir is empty');
+  if (config.identity !== undefined) problems.push(...identityProblems(config.identity, config.namespace).map((p) => `identity: ${p}`));
   if (problems.length > 0) {
     throw new EgressdError('EGRESSD_ERR_USAGE', `invalid agent configuration: ${problems.join('; ')}`, { context: { problems } });
   }
@@ -97,5 +101,6 @@ export function agentConfig(overrides: Partial<AgentConfig>): Readonly<AgentConf
     labels: Object.freeze({ ...config.labels }),
     resolve: Object.freeze(config.resolve.map((e) => Object.freeze({ ...e }))),
     connectTo: Object.freeze(config.connectTo.map((e) => Object.freeze({ from: Object.freeze({ ...e.from }), to: Object.freeze({ ...e.to }) }))),
+    ...(config.identity === undefined ? {} : { identity: Object.freeze({ ...config.identity }) }),
   });
 }

@@ -7,12 +7,15 @@ import { EgressdError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { createMetricsRegistry } from '../core/metrics.ts';
 import { getOriginalDst } from '../core/original-dst.ts';
+import type { CertificateManager } from '../pki/certificate-manager.ts';
+import { registerCertificateMetrics } from '../pki/certificate-metrics.ts';
 import { createAdminServer } from './admin.ts';
 import type { AgentConfig } from './agent-config.ts';
 import type { ConfigSource } from './config-source.ts';
 import { ConnectionTracker } from './connection-tracker.ts';
 import { directoryConfigSource } from './directory-config-source.ts';
 import { createExplicitProxy } from './explicit-proxy.ts';
+import { certsDump, createIdentityManager } from './identity.ts';
 import { isOwnListener } from './loop-guard.ts';
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { handleOutbound, type OriginalDestination } from './outbound.ts';
@@ -32,6 +35,12 @@ export interface AgentRuntime {
   auditDestination?: DestinationStream;
   /** Defaults to `direct`. */
   route?: Route;
+  /**
+   * The workload certificate, when the caller made it (createIdentityManager) to hand its
+   * `secureContext()` to a route built before the agent. Defaults to one made from
+   * `config.identity`. The agent starts it, waits on it for readiness, and stops it on close.
+   */
+  identity?: CertificateManager;
 }
 
 export interface AgentHandle {
@@ -39,6 +48,8 @@ export interface AgentHandle {
   addresses: { outbound: AddressInfo[]; proxy: AddressInfo; admin: AddressInfo };
   configSource: ConfigSource;
   registry: Registry;
+  /** The workload certificate manager (`secureContext()` for mTLS), when identity is enabled. */
+  identity: CertificateManager | undefined;
   /** Stops accepting, lets open connections finish for up to `drainMs`, cuts the rest, flushes the audit log. */
   close(): Promise<void>;
 }
@@ -56,6 +67,19 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
   });
   const configSource = runtime.configSource ?? directoryConfigSource({ dir: config.configDir, logger, intervalMs: config.reloadIntervalMs });
   configSource.subscribe((event) => onConfigEvent(event, logger, metrics));
+  const identity = runtime.identity ?? (config.identity === undefined ? undefined : createIdentityManager(config.identity, config.namespace, logger));
+  // The manager holds a new certificate a moment before 'rotated' (its output files are written in between): wait for the event.
+  let rotated = identity?.isReady() ?? false;
+  const certified = (): boolean => identity === undefined || (rotated && identity.isReady());
+  if (identity) {
+    registerCertificateMetrics(identity, registry);
+    identity.on('rotated', (status) => {
+      rotated = true;
+      logger.info({ spiffeId: status.spiffeId, serial: status.serial, notAfter: status.notAfter }, 'workload certificate ready');
+    });
+    // Requested before the listeners open, so that readiness waits as little as it can.
+    identity.start();
+  }
   const tracker = new ConnectionTracker();
   const servers: (Server | HttpServer)[] = [];
   let outboundServers: Server[] = [];
@@ -94,20 +118,23 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
         if (draining) return { ready: false, why: 'draining' };
         if (!listening) return { ready: false, why: 'listeners not up' };
         if (!configSource.current()) return { ready: false, why: 'no valid config loaded' };
+        if (identity && !certified()) return { ready: false, why: identityWhy(identity) };
         return { ready: true };
       },
       configDump: () => ({
         config: configSource.status(),
         listeners: addresses(),
-        ready: listening && !draining && configSource.current() !== undefined,
+        ready: listening && !draining && configSource.current() !== undefined && certified(),
         activeConnections: tracker.size,
         options: config,
       }),
+      certs: () => certsDump(identity, config.identity?.caAddress),
     });
     servers.push(admin);
     await listen(admin, config.adminPort, config.bind, 'admin');
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    await identity?.stop();
     await configSource.close();
     await sink.close();
     throw err;
@@ -144,6 +171,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     }
     admin.closeAllConnections();
     await new Promise((resolve) => admin.close(resolve));
+    await identity?.stop();
     await configSource.close();
     await sink.close();
     logger.info('stopped');
@@ -152,8 +180,16 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     addresses: bound,
     configSource,
     registry,
+    identity,
     close: () => (closing ??= close()),
   };
+}
+
+/** Why a manager that holds no valid certificate is not ready: never obtained one, or let it expire. */
+function identityWhy(identity: CertificateManager): string {
+  const s = identity.status();
+  const why = s.notAfter === undefined ? 'no workload certificate yet' : `workload certificate expired at ${s.notAfter.toISOString()}`;
+  return s.lastError === undefined ? why : `${why} (${s.lastError})`;
 }
 
 function onConfigEvent(event: Parameters<Parameters<ConfigSource['subscribe']>[0]>[0], logger: Logger, metrics: AgentMetrics): void {

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { EgressdError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { formatOptions, parseCommand, processEnv, type OptionSpecs } from '../core/options.ts';
+import { parseDuration } from '../core/duration.ts';
+import { formatOptions, parseCommand, processEnv, type OptionSpecs, type ParsedCommand } from '../core/options.ts';
 import { onShutdown } from '../core/shutdown.ts';
 import { startAgent } from './agent.ts';
 import { AGENT_DEFAULTS, agentConfig } from './agent-config.ts';
 import { parseConnectTo } from './connect-to.ts';
+import { IDENTITY_DEFAULTS, type AgentIdentityConfig } from './identity.ts';
 import { parseLabelPairs, parseLabelsFile } from './labels.ts';
 import { parseResolveEntry } from './resolve.ts';
 
@@ -14,7 +16,7 @@ export const AGENT_OPTIONS = {
   'config-dir': { type: 'string', env: 'EGRESSD_CONFIG_DIR', default: AGENT_DEFAULTS.configDir, description: 'allowlist directory (ServiceEntry, DestinationRule, Sidecar YAML), reloaded on change' },
   'outbound-port': { type: 'integer', env: 'EGRESSD_OUTBOUND_PORT', default: AGENT_DEFAULTS.outboundPort, description: 'transparent listener port (iptables REDIRECT target), on 0.0.0.0 and ::' },
   'proxy-port': { type: 'integer', env: 'EGRESSD_PROXY_PORT', default: AGENT_DEFAULTS.proxyPort, description: 'explicit proxy port (HTTPS_PROXY=http://127.0.0.1:<port>)' },
-  'admin-port': { type: 'integer', env: 'EGRESSD_ADMIN_PORT', default: AGENT_DEFAULTS.adminPort, description: 'admin port: /healthz/ready, /stats/prometheus, /config_dump' },
+  'admin-port': { type: 'integer', env: 'EGRESSD_ADMIN_PORT', default: AGENT_DEFAULTS.adminPort, description: 'admin port: /healthz/ready, /stats/prometheus, /config_dump, /certs' },
   bind: { type: 'string', env: 'EGRESSD_BIND', default: AGENT_DEFAULTS.bind, description: 'address of the explicit proxy and admin listeners' },
   namespace: { type: 'string', env: 'POD_NAMESPACE', default: AGENT_DEFAULTS.namespace, description: "the workload's namespace" },
   labels: { type: 'list', env: 'EGRESSD_LABELS', description: "the workload's labels, key=value,..." },
@@ -25,6 +27,15 @@ export const AGENT_OPTIONS = {
   'drain-seconds': { type: 'integer', env: 'EGRESSD_DRAIN_SECONDS', default: AGENT_DEFAULTS.drainMs / 1000, description: 'on SIGTERM, let open connections finish this long' },
   resolve: { type: 'list', env: 'EGRESSD_RESOLVE', description: 'host:port:address, resolve host for port to address without DNS (like curl --resolve); repeatable' },
   'connect-to': { type: 'list', env: 'EGRESSD_CONNECT_TO', description: 'HOST1:PORT1:HOST2:PORT2, connect to HOST2:PORT2 where the agent would connect to HOST1:PORT1 (like curl --connect-to); repeatable' },
+  'ca-address': { type: 'string', env: 'EGRESSD_CA_ADDRESS', description: 'host:port of the CA (egressd control plane, istiod): enables the workload certificate' },
+  'ca-server-name': { type: 'string', env: 'EGRESSD_CA_SERVER_NAME', description: "name to verify the CA's certificate against when --ca-address is an IP" },
+  'ca-root-cert': { type: 'string', env: 'EGRESSD_CA_ROOT_CERT', default: IDENTITY_DEFAULTS.caRootCert, description: "PEM roots to verify the CA's TLS and the issued chain (re-read at each renewal)" },
+  'token-file': { type: 'string', env: 'EGRESSD_TOKEN_FILE', default: IDENTITY_DEFAULTS.tokenFile, description: 'projected service-account token sent to the CA (re-read at each renewal)' },
+  'trust-domain': { type: 'string', env: 'EGRESSD_TRUST_DOMAIN', default: IDENTITY_DEFAULTS.trustDomain, description: 'SPIFFE trust domain' },
+  'service-account': { type: 'string', env: 'SERVICE_ACCOUNT', default: IDENTITY_DEFAULTS.serviceAccount, description: "the workload's service account (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)" },
+  'cert-ttl': { type: 'string', env: 'EGRESSD_CERT_TTL', default: '24h', description: 'certificate validity to ask for (24h, 30m, 90s); the CA may cap it' },
+  'renew-fraction': { type: 'string', env: 'EGRESSD_RENEW_FRACTION', default: String(IDENTITY_DEFAULTS.renewFraction), description: 'renew once this fraction of the remaining lifetime has passed (0 to 1)' },
+  'cert-output-dir': { type: 'string', env: 'EGRESSD_CERT_OUTPUT_DIR', description: 'also write cert-chain.pem, key.pem and root-cert.pem here on each rotation' },
   'log-level': { type: 'string', env: 'EGRESSD_LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error' },
   help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
 } as const satisfies OptionSpecs;
@@ -56,6 +67,7 @@ export async function runAgentCommand(argv: string[], env: Readonly<Record<strin
     drainMs: options['drain-seconds'] * 1000,
     resolve: (options.resolve ?? []).map(parseResolveEntry),
     connectTo: (options['connect-to'] ?? []).map(parseConnectTo),
+    ...(options['ca-address'] === undefined ? {} : { identity: identityOptions(options['ca-address'], options) }),
   });
   const logger = createLogger('agent', { level: options['log-level'] });
   const agent = await startAgent(config, { logger });
@@ -67,6 +79,24 @@ export async function runAgentCommand(argv: string[], env: Readonly<Record<strin
       return 0;
     });
   });
+}
+
+function identityOptions(caAddress: string, options: ParsedCommand<typeof AGENT_OPTIONS>['options']): AgentIdentityConfig {
+  const renewFraction = Number(options['renew-fraction']);
+  if (options['renew-fraction'].trim() === '' || Number.isNaN(renewFraction)) {
+    throw new EgressdError('EGRESSD_ERR_USAGE', `--renew-fraction: "${options['renew-fraction']}" is not a number between 0 and 1`);
+  }
+  return {
+    caAddress,
+    ...(options['ca-server-name'] === undefined ? {} : { caServerName: options['ca-server-name'] }),
+    caRootCert: options['ca-root-cert'],
+    tokenFile: options['token-file'],
+    trustDomain: options['trust-domain'],
+    serviceAccount: options['service-account'],
+    certTtlSeconds: parseDuration(options['cert-ttl'], '--cert-ttl'),
+    renewFraction,
+    ...(options['cert-output-dir'] === undefined ? {} : { certOutputDir: options['cert-output-dir'] }),
+  };
 }
 
 function readLabelsFile(file: string): Record<string, string> {

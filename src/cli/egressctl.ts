@@ -17,6 +17,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'would HOST[:PORT] be allowed from a namespace/workload, by which rule, with TLS origination?',
     load: async () => (await import('./check-command.ts')).runCheckCommand,
   },
+  status: {
+    summary: "a running agent at a glance: readiness, config, listeners, certificate, connections (exit 1 not ready)",
+    load: async () => (await import('./status-command.ts')).runStatusCommand,
+  },
   token: {
     summary: 'mint a service-account token signed by the control plane\'s own key (demo and tests outside a cluster)',
     load: async () => (await import('./token-command.ts')).runTokenCommand,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuditRecord } from '../../../src/core/audit.ts';
 import { echoServer, eventually, JsonLines, proxyConnect, serviceEntry, tempDir } from './_harness.ts';
+import { SPIFFE_ID, startTestCa, TRUST_DOMAIN } from './_identity.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/egressd.js', import.meta.url));
 
@@ -91,6 +92,40 @@ test('SIGTERM: stops accepting, lets the open tunnel finish, writes its record t
   t.deepEqual(agent.stdout.items, fromFile);
 });
 
+test('identity flags: the process gets its certificate from the CA (service account from SERVICE_ACCOUNT), /certs shows it, files are written', async (t) => {
+  const ca = await startTestCa(t);
+  const dir = tempDir(t);
+  const identity = ca.identity();
+  const agent = runAgent(
+    t,
+    [
+      '--config-dir', dir, '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--namespace', 'shop',
+      '--ca-address', identity.caAddress, '--ca-server-name', 'localhost', '--ca-root-cert', identity.caRootCert, '--token-file', identity.tokenFile,
+      '--trust-domain', TRUST_DOMAIN, '--cert-ttl', '1h', '--renew-fraction', '0.6', '--cert-output-dir', join(dir, 'identity'),
+    ],
+    { SERVICE_ACCOUNT: 'cart' },
+  );
+  const adminPort = await portOf(agent, 'admin');
+  await eventually(async () => ((await fetch(`http://127.0.0.1:${adminPort}/healthz/ready`)).status === 200 ? true : undefined), 'readiness');
+  const certs = (await (await fetch(`http://127.0.0.1:${adminPort}/certs`)).json()) as { ready: boolean; identity: string; notBefore: string; notAfter: string };
+  t.like(certs, { ready: true, identity: SPIFFE_ID });
+  t.true(Date.parse(certs.notAfter) - Date.parse(certs.notBefore) <= 3660_000, '--cert-ttl 1h');
+  t.regex(readFileSync(join(dir, 'identity', 'cert-chain.pem'), 'utf8'), /^-----BEGIN CERTIFICATE-----/, 'ready once the files are written');
+  agent.child.kill('SIGTERM');
+  t.is(await agent.exited, 0);
+});
+
+test('bad identity flags are refused before start, with exit code 2', async (t) => {
+  const ttl = await runToEnd(['--ca-address', '127.0.0.1:15012', '--cert-ttl', 'soon']);
+  t.is(ttl.code, 2);
+  t.regex(ttl.stderr, /--cert-ttl: "soon" is not a duration/);
+  const fraction = await runToEnd(['--ca-address', '127.0.0.1:15012', '--renew-fraction', 'half']);
+  t.regex(fraction.stderr, /--renew-fraction: "half" is not a number between 0 and 1/);
+  const rest = await runToEnd(['--ca-address', 'ca-without-port', '--renew-fraction', '1'], { SERVICE_ACCOUNT: 'Not_A_Name' });
+  t.is(rest.code, 2);
+  for (const part of ['caAddress "ca-without-port" is not host:port', 'service account "Not_A_Name"', 'renewFraction: 1 must be between 0 and 1']) t.true(rest.stderr.includes(part), part);
+});
+
 test('bad flags and environment variables are reported by name with exit code 2', async (t) => {
   const result = await runToEnd(['--outbound-port', 'many', '--resolve', 'api.example.test:443'], { EGRESSD_DRAIN_SECONDS: 'soon' });
   t.is(result.code, 2);
@@ -117,7 +152,7 @@ test('an audit log that cannot be opened stops the start with its error code', a
 test('--help lists every flag with its environment variable', async (t) => {
   const result = await runToEnd(['--help']);
   t.is(result.code, 0);
-  for (const flag of ['--config-dir [$EGRESSD_CONFIG_DIR]', '--namespace [$POD_NAMESPACE]', '--labels-file', '--resolve', '--connect-to [$EGRESSD_CONNECT_TO]', '--drain-seconds', '--peek-timeout-ms']) {
+  for (const flag of ['--ca-address [$EGRESSD_CA_ADDRESS]', '--service-account [$SERVICE_ACCOUNT]', '--cert-ttl', '--renew-fraction', '--cert-output-dir', '--config-dir [$EGRESSD_CONFIG_DIR]', '--namespace [$POD_NAMESPACE]', '--labels-file', '--resolve', '--connect-to [$EGRESSD_CONNECT_TO]', '--drain-seconds', '--peek-timeout-ms']) {
     t.true(result.stdout.includes(flag), flag);
   }
 });

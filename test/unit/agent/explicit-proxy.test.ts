@@ -20,11 +20,12 @@ import {
 const run = promisify(execFile);
 
 /** An agent allowing api.example.test on the server's port, which --resolve points at 127.0.0.1. */
-async function agentFor(t: Parameters<typeof startTestAgent>[0], port: number, protocol = 'TLS') {
+async function agentFor(t: Parameters<typeof startTestAgent>[0], port: number, protocol = 'TLS', peekTimeoutMs?: number) {
   return startTestAgent(t, {
     files: { 'api.yaml': serviceEntry('api', ['api.example.test'], [{ number: port, protocol }]) },
     config: {
       namespace: 'shop',
+      ...(peekTimeoutMs === undefined ? {} : { peekTimeoutMs }),
       resolve: [
         { host: 'api.example.test', port, address: '127.0.0.1' },
         { host: 'denied.example.test', port, address: '127.0.0.1' },
@@ -65,7 +66,8 @@ test('CONNECT to an allowed host: the tunnel carries TLS end to end and one audi
 
 test('curl -x through the explicit proxy reaches an allowed HTTPS server', async (t) => {
   const server = await httpsServer(t);
-  const agent = await agentFor(t, server.port);
+  // curl is a separate process: on a loaded machine its ClientHello may take longer than the tests' short peek.
+  const agent = await agentFor(t, server.port, 'TLS', 10_000);
   const { stdout } = await run('curl', ['-sS', '--max-time', '10', '-x', `http://127.0.0.1:${agent.proxyPort}`, '--cacert', testCertificate().certFile, `https://api.example.test:${server.port}/hello`]);
   t.like(JSON.parse(stdout), { method: 'GET', url: '/hello', host: `api.example.test:${server.port}` });
   const record = await agent.audit.find((r) => r.listener === 'proxy');
