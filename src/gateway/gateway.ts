@@ -161,6 +161,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     const result = peerIdentity(socket, config.trustDomain);
     if (result.ok) {
       (socket as IdentifiedSocket)[IDENTITY] = result.identity;
+      // An agent that vanished without a FIN (node lost, partition) is found by the kernel, not kept forever.
+      socket.setKeepAlive(true, 60_000);
       return;
     }
     metrics.handshakeFailures.inc({ reason: result.problem });
