@@ -1,4 +1,4 @@
-import { parseDuration } from '../control-plane/duration.ts';
+import { parseDuration } from '../core/duration.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, loadTokenSigningKey, mintServiceAccountToken } from '../control-plane/service-account-token.ts';
 import { EgressdError } from '../core/errors.ts';
 import { formatOptions, parseCommand } from '../core/options.ts';

@@ -6,7 +6,7 @@ import { onShutdown } from '../core/shutdown.ts';
 import { identityProblem } from '../pki/spiffe.ts';
 import { startControlPlane, type ControlPlaneConfig } from './control-plane.ts';
 import { DEFAULT_VALIDITY_SECONDS, MAX_VALIDITY_SECONDS } from './csr-policy.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../core/duration.ts';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from './service-account-token.ts';
 
 export const CONTROL_PLANE_OPTIONS = {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { controlPlaneConfig } from '../../../src/control-plane/command.ts';
-import { parseDuration } from '../../../src/control-plane/duration.ts';
+import { parseDuration } from '../../../src/core/duration.ts';
 
 test('flags and defaults become the config; env vars fill in', (t) => {
   const config = controlPlaneConfig(['--state-dir', '/tmp/x', '--max-validity', '30d', '--listen', '127.0.0.1:0'], { EGRESSD_TRUST_DOMAIN: 'corp.example' });
