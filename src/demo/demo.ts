@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startAgent } from '../agent/agent.ts';
@@ -8,6 +9,7 @@ import { EgressdError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { formatAuditTable } from '../cli/audit-view.ts';
 import { httpViaProxy, httpsViaProxy, type Reply } from './clients.ts';
+import { startDemoControlPlane } from './control-plane.ts';
 import { startExternalApi } from './external-api.ts';
 
 /**
@@ -23,11 +25,18 @@ function heading(text: string): void {
   process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
 }
 
-/** Runs a real egressctl command, as a user would type it, and shows it with its output. */
-function egressctl(args: string[]): void {
+/**
+ * Runs a real egressctl command, as a user would type it, and shows it with its output.
+ * Asynchronous: the agent it may ask runs in this very process.
+ */
+async function egressctl(args: string[]): Promise<void> {
   process.stdout.write(`$ egressctl ${args.join(' ')}\n`);
-  const run = spawnSync(process.execPath, [`${REPO}bin/egressctl.js`, ...args], { cwd: REPO, encoding: 'utf8' });
-  process.stdout.write(indent(`${run.stdout}${run.stderr}`.trimEnd()) + `\n  (exit ${run.status})\n`);
+  const child = spawn(process.execPath, [`${REPO}bin/egressctl.js`, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const [code] = (await once(child, 'close')) as [number | null];
+  process.stdout.write(indent(output.trimEnd()) + `\n  (exit ${code})\n`);
 }
 
 function indent(text: string): string {
@@ -41,9 +50,11 @@ function showReply(what: string, reply: Reply): void {
 export async function runDemoCommand(argv: string[]): Promise<number> {
   if (argv.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `unexpected argument "${argv[0]}"; the demo takes none`);
   heading('1. Validate the allowlists (Istio ServiceEntry, DestinationRule, Sidecar)');
-  egressctl(['validate', 'deploy/examples']);
+  await egressctl(['validate', 'deploy/examples']);
 
-  heading('2. Start a stand-in for the external API and the egressd agent');
+  heading('2. Workload identity: the control plane (CA) signs the agent a SPIFFE certificate');
+  const controlPlane = await startDemoControlPlane({ namespace: 'default', serviceAccount: 'checkout', trustDomain: 'cluster.local' });
+  process.stdout.write(`control plane: Istio CreateCertificate API on 127.0.0.1:${controlPlane.grpcPort} (gRPC/TLS), token for default/checkout minted\n`);
   const api = await startExternalApi();
   const records: AuditRecord[] = [];
   const auditDestination = new Writable({
@@ -60,6 +71,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
       adminPort: 0,
       namespace: 'default',
       auditStdout: false,
+      identity: controlPlane.identity,
       connectTo: [
         { from: { host: api.host, port: 443 }, to: { host: '127.0.0.1', port: api.httpsPort } },
         { from: { host: api.host, port: 80 }, to: { host: '127.0.0.1', port: api.httpPort } },
@@ -70,8 +82,10 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
   const surprises: string[] = [];
   let requests: Array<[string, number, () => Promise<Reply>]> = [];
   const proxy = { host: '127.0.0.1', port: agent.addresses.proxy.port };
+  const admin = `http://127.0.0.1:${agent.addresses.admin.port}`;
+  await egressctl(['status', '--admin', admin]);
   process.stdout.write(
-    `api.example.test is served on 127.0.0.1 (https :${api.httpsPort}, http :${api.httpPort}); the agent sends its :443 and :80 there (--connect-to).\n` +
+    `\napi.example.test is served on 127.0.0.1 (https :${api.httpsPort}, http :${api.httpPort}); the agent sends its :443 and :80 there (--connect-to).\n` +
       `agent: explicit proxy http://127.0.0.1:${proxy.port}  admin http://127.0.0.1:${agent.addresses.admin.port}  allowlists ${EXAMPLES}\n`,
   );
 
@@ -90,11 +104,12 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     }
 
     heading('4. Why was it blocked? egressctl check answers from the same allowlists');
-    egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'exfil.attacker.test:443']);
-    egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'api.example.test:8080']);
+    await egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'exfil.attacker.test:443']);
+    await egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'api.example.test:8080']);
   } finally {
     await agent.close();
     await api.close();
+    await controlPlane.close();
   }
 
   heading('5. The audit records: one per connection, JSON lines on the agent\'s stdout (here as a table)');
