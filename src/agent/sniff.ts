@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { parseClientHello } from './client-hello.ts';
+import { parseClientHello } from '../core/client-hello.ts';
 import { parseHttpRequestHead } from './http-request-head.ts';
 
 /**

@@ -125,6 +125,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     resolver,
     extraListed: config.allowPrivateCidrs ?? [],
     connectTimeoutMs,
+    sniffTimeoutMs: SNIFF_TIMEOUT_MS,
     idleTimeoutMs,
     records,
     metrics,
@@ -269,6 +270,9 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   }
   return gateway;
 }
+
+/** As the agent's: a started ClientHello has this long to arrive (agents send it as soon as the tunnel opens). */
+const SNIFF_TIMEOUT_MS = 5000;
 
 const IDENTITY = Symbol('egressd.callerIdentity');
 type IdentifiedSocket = TLSSocket & { [IDENTITY]?: CallerIdentity };

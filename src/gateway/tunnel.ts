@@ -1,8 +1,9 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants as h2, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../core/logger.ts';
 import type { Cidr } from '../core/ip-ranges.ts';
 import { errorMessage, EgressdError } from '../core/errors.ts';
 import { parseTunnelRequest, TUNNEL_RESPONSE_HEADERS, TUNNEL_STATUS, type TunnelRequest } from '../tunnel/protocol.ts';
+import { checkClientHello } from './client-hello-check.ts';
 import { authorize, type Authorization, type PolicySnapshot } from './authorize.ts';
 import { dialFirst, planDial, type Resolver } from './destination.ts';
 import type { CallerIdentity } from './identity.ts';
@@ -24,6 +25,8 @@ export interface TunnelContext {
   /** CIDRs opened for every destination by flag (labs), next to the rules' own. */
   extraListed: readonly Cidr[];
   connectTimeoutMs: number;
+  /** How long a tls tunnel may take to deliver its ClientHello. */
+  sniffTimeoutMs: number;
   idleTimeoutMs: number;
   records: RecordContext;
   metrics: GatewayMetrics;
@@ -124,7 +127,19 @@ async function passthrough(
       return;
     }
     answer(stream, TUNNEL_STATUS.ok, verdict, ctx.records.replica);
-    const result = await spliceTunnel(stream, dialled.socket, { idleTimeoutMs: ctx.idleTimeoutMs });
+    let replay: Buffer | undefined;
+    if (protocol === 'tls') {
+      const hello = await checkClientHello(stream, request.host, ctx.sniffTimeoutMs);
+      if (!hello.ok) {
+        if (hello.reason === 'cancelled') record.error(hello.detail);
+        else record.refused(hello.reason, hello.detail);
+        dialled.socket.destroy();
+        if (!stream.destroyed) stream.close(h2.NGHTTP2_CONNECT_ERROR);
+        return;
+      }
+      replay = hello.buffered;
+    }
+    const result = await spliceTunnel(stream, dialled.socket, { idleTimeoutMs: ctx.idleTimeoutMs, ...(replay ? { replay } : {}) });
     record.addBytes(result.bytesSent, result.bytesReceived);
     if (result.error !== undefined) record.error(result.error);
   } catch (err) {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseClientHello } from '../../../src/agent/client-hello.ts';
+import { parseClientHello } from '../../../src/core/client-hello.ts';
 import type { ClientHelloFixture } from '../../fixtures/clienthello/regenerate.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/clienthello');
