@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { formatIp, parseIp } from '../core/ip-ranges.ts';
 
 const MAPPED_PREFIX = 0xffffn << 32n;
@@ -9,6 +10,8 @@ const MAPPED_PREFIX = 0xffffn << 32n;
  * Undefined for anything that is not an IP address.
  */
 export function canonicalAddress(text: string): string | undefined {
+  // Node's isIPv4 refuses leading zeros, so what it accepts is already canonical: the common case, without BigInt.
+  if (isIPv4(text)) return text;
   const ip = parseIp(text);
   if (ip === undefined) return undefined;
   if (ip.family === 6 && ip.value >> 32n === MAPPED_PREFIX >> 32n) return formatIp({ family: 4, value: ip.value & 0xffffffffn });

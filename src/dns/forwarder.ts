@@ -51,18 +51,27 @@ export class Forwarder {
     return this.#forward(query, 0);
   }
 
+  /** The answer from the cache, synchronously; undefined on a miss (then call forward). */
+  cached(query: Query): Forwarded | undefined {
+    return this.#cached(query, cacheKey(query.name, query.type, query.class, ednsKey(query)));
+  }
+
+  #cached(query: Query, key: string): Forwarded | undefined {
+    const hit = this.#cache.get(key);
+    if (hit === undefined) return undefined;
+    this.#metrics.cacheLookups.inc({ result: 'hit' });
+    const { answer, elapsed } = hit;
+    return {
+      bytes: agedCopy(answer.bytes, answer.layout, query.id, query.questionBytes, elapsed),
+      addresses: elapsed === 0 ? answer.addresses : answer.addresses.map((a) => ({ address: a.address, ttl: Math.max(0, a.ttl - elapsed) })),
+      cached: true,
+    };
+  }
+
   async #forward(query: Query, depth: number): Promise<Forwarded> {
     const key = cacheKey(query.name, query.type, query.class, ednsKey(query));
-    const hit = this.#cache.get(key);
-    if (hit !== undefined) {
-      this.#metrics.cacheLookups.inc({ result: 'hit' });
-      const { answer, elapsed } = hit;
-      return {
-        bytes: agedCopy(answer.bytes, answer.layout, query.id, query.questionBytes, elapsed),
-        addresses: elapsed === 0 ? answer.addresses : answer.addresses.map((a) => ({ address: a.address, ttl: Math.max(0, a.ttl - elapsed) })),
-        cached: true,
-      };
-    }
+    const hit = this.#cached(query, key);
+    if (hit !== undefined) return hit;
     this.#metrics.cacheLookups.inc({ result: 'miss' });
     let pending = this.#inflight.get(key);
     if (pending === undefined) {

@@ -43,8 +43,15 @@ export interface Client {
 /** Types a local name answers itself; any other type is forwarded (the name was allowed). */
 const LOCAL_TYPES = new Set(['A', 'AAAA', 'ANY', 'UNKNOWN_64', 'UNKNOWN_65']);
 
-/** The answer to send back, or undefined to stay silent. */
-export async function answerQuery(state: DnsState, packet: Buffer, client: Client): Promise<Buffer | undefined> {
+/** What respond() settles on: the bytes and how the query ended. */
+type Outcome = [answer: Buffer, result: QueryResult];
+
+/**
+ * The answer to send back, or undefined to stay silent. Synchronous unless
+ * the answer has to come from upstream: local answers, refusals and cache
+ * hits (most queries) skip the promise machinery.
+ */
+export function answerQuery(state: DnsState, packet: Buffer, client: Client): Buffer | undefined | Promise<Buffer | undefined> {
   const startedAt = state.now();
   const parsed = parseQuery(packet);
   if (parsed.kind === 'drop') {
@@ -57,14 +64,22 @@ export async function answerQuery(state: DnsState, packet: Buffer, client: Clien
     return parsed.reply;
   }
   const query = parsed.query;
-  let answer: Buffer;
-  let result: QueryResult;
+  let outcome: Outcome | Promise<Outcome>;
   try {
-    [answer, result] = await respond(state, query, client, startedAt);
+    outcome = respond(state, query, client, startedAt);
   } catch (err) {
-    state.logger.warn({ err, name: query.name, type: query.type }, 'DNS query failed');
-    [answer, result] = [localAnswer(query, RCODE.SERVFAIL, [], 0), 'servfail'];
+    outcome = failed(state, query, err);
   }
+  if (outcome instanceof Promise) return outcome.then((settled) => finish(state, query, client, settled), (err: unknown) => finish(state, query, client, failed(state, query, err)));
+  return finish(state, query, client, outcome);
+}
+
+function failed(state: DnsState, query: Query, err: unknown): Outcome {
+  state.logger.warn({ err, name: query.name, type: query.type }, 'DNS query failed');
+  return [localAnswer(query, RCODE.SERVFAIL, [], 0), 'servfail'];
+}
+
+function finish(state: DnsState, query: Query, client: Client, [answer, result]: Outcome): Buffer {
   state.metrics.queries.inc({ type: typeLabel(query.type), result });
   if (client.transport === 'udp' && answer.length > clientUdpLimit(query)) {
     state.metrics.truncated.inc();
@@ -73,7 +88,7 @@ export async function answerQuery(state: DnsState, packet: Buffer, client: Clien
   return answer;
 }
 
-async function respond(state: DnsState, query: Query, client: Client, startedAt: number): Promise<[Buffer, QueryResult]> {
+function respond(state: DnsState, query: Query, client: Client, startedAt: number): Outcome | Promise<Outcome> {
   const verdict = judgeName(query.name, {
     policy: state.policy(),
     local: state.local(),
@@ -95,16 +110,21 @@ async function respond(state: DnsState, query: Query, client: Client, startedAt:
       break;
   }
   if (verdict.action === 'forward' && !verdict.cluster && verdict.decision.wouldDeny) audit(state, query, client, startedAt, verdict, true);
-  let forwarded: Forwarded;
-  try {
-    forwarded = await state.forwarder.forward(query);
-  } catch (err) {
-    state.metrics.upstreamFailures.inc();
-    state.logger.warn({ err, name: query.name, type: query.type }, 'no upstream answered');
-    return [localAnswer(query, RCODE.SERVFAIL, [], 0), 'servfail'];
-  }
+  const cached = state.forwarder.cached(query);
+  if (cached !== undefined) return [remember(state, query, cached), 'cached'];
+  return state.forwarder.forward(query).then(
+    (forwarded): Outcome => [remember(state, query, forwarded), forwarded.cached ? 'cached' : 'forwarded'],
+    (err: unknown): Outcome => {
+      state.metrics.upstreamFailures.inc();
+      state.logger.warn({ err, name: query.name, type: query.type }, 'no upstream answered');
+      return [localAnswer(query, RCODE.SERVFAIL, [], 0), 'servfail'];
+    },
+  );
+}
+
+function remember(state: DnsState, query: Query, forwarded: Forwarded): Buffer {
   for (const a of forwarded.addresses) state.attribution.remember(a.address, query.name, a.ttl);
-  return [forwarded.bytes, forwarded.cached ? 'cached' : 'forwarded'];
+  return forwarded.bytes;
 }
 
 function answerLocally(state: DnsState, query: Query, record: LocalRecord): Buffer {

@@ -9,7 +9,7 @@ import { DnsCache } from './cache.ts';
 import type { DnsProxyConfig } from './config.ts';
 import { Forwarder } from './forwarder.ts';
 import { answerQuery, type DnsState } from './handler.ts';
-import { listenDns } from './listeners.ts';
+import { listenDns, type QueryHandler } from './listeners.ts';
 import { LocalNames, type DnsPolicy } from './local-names.ts';
 import { createDnsMetrics } from './metrics.ts';
 import { readResolvConf, type ResolvConf } from './resolv-conf.ts';
@@ -103,11 +103,18 @@ export async function startDnsProxy(config: Readonly<DnsProxyConfig>, runtime: D
     logger,
     now,
   };
-  const handle = (packet: Buffer, client: Parameters<typeof answerQuery>[2]): Promise<Buffer | undefined> =>
-    answerQuery(state, packet, client).catch((err: unknown) => {
-      logger.error({ err }, 'DNS query handling failed');
-      return undefined;
-    });
+  const broken = (err: unknown): undefined => {
+    logger.error({ err }, 'DNS query handling failed');
+    return undefined;
+  };
+  const handle: QueryHandler = (packet, client) => {
+    try {
+      const reply = answerQuery(state, packet, client);
+      return reply instanceof Promise ? reply.catch(broken) : reply;
+    } catch (err) {
+      return broken(err);
+    }
+  };
 
   let listeners;
   try {
