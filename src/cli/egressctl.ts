@@ -1,4 +1,4 @@
-import { EgressdError, errorMessage } from '../core/errors.ts';
+import { dispatch, type CommandEntry } from './dispatch.ts';
 
 /**
  * The operator's command line. Each subcommand parses its own argv, writes
@@ -6,9 +6,7 @@ import { EgressdError, errorMessage } from '../core/errors.ts';
  * codes: 0 success, 1 a negative answer (invalid allowlist, denied
  * destination), 2 the command could not run (usage, unreadable input).
  */
-type Command = (argv: string[]) => Promise<number>;
-
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+const COMMANDS: Record<string, CommandEntry> = {
   validate: {
     summary: 'check allowlist files (ServiceEntry, DestinationRule, Sidecar): every problem with file:line:col',
     load: async () => (await import('./validate-command.ts')).runValidateCommand,
@@ -27,27 +25,6 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
 };
 
-const USAGE = `usage: egressctl <command> [flags]\n\ncommands:\n${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`)
-  .join('\n')}\n\nRun "egressctl <command> --help" for the flags of a command.`;
-
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return name === undefined ? 2 : 0;
-  }
-  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!command) {
-    process.stderr.write(`egressctl: unknown command "${name}"\n\n${USAGE}\n`);
-    return 2;
-  }
-  try {
-    return await (await command.load())(rest);
-  } catch (err) {
-    const code = err instanceof EgressdError ? err.code : 'unexpected';
-    const hint = code === 'EGRESSD_ERR_USAGE' ? `\nRun "egressctl ${name} --help" for its flags.` : '';
-    process.stderr.write(`egressctl ${name}: ${errorMessage(err)} (${code})${hint}\n`);
-    return 2;
-  }
+export function main(argv: string[]): Promise<number> {
+  return dispatch({ name: 'egressctl', commands: COMMANDS, failureExitCode: 2 }, argv);
 }

@@ -1,9 +1,7 @@
-import { EgressdError, errorMessage } from '../core/errors.ts';
+import { dispatch, type CommandEntry } from './dispatch.ts';
 
-/** A daemon subcommand: parses its own argv, returns the exit code when it is done. */
-type Command = (argv: string[]) => Promise<number>;
-
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+/** The daemons and the demo, one subcommand each (`egressd <command>`); errors exit 1, usage errors 2. */
+const COMMANDS: Record<string, CommandEntry> = {
   agent: {
     summary: 'per-pod sidecar: transparent and explicit proxy, allowlist enforcement, audit',
     load: async () => (await import('../agent/command.ts')).runAgentCommand,
@@ -26,26 +24,6 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
 };
 
-const USAGE = `usage: egressd <command> [flags]\n\ncommands:\n${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`)
-  .join('\n')}\n\nRun "egressd <command> --help" for the flags of a command.`;
-
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return name === undefined ? 2 : 0;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`egressd: unknown command "${name}"\n\n${USAGE}\n`);
-    return 2;
-  }
-  try {
-    return await (await command.load())(rest);
-  } catch (err) {
-    const code = err instanceof EgressdError ? err.code : 'unexpected';
-    process.stderr.write(`egressd ${name}: ${errorMessage(err)} (${code})\n`);
-    return err instanceof EgressdError && err.code === 'EGRESSD_ERR_USAGE' ? 2 : 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return dispatch({ name: 'egressd', commands: COMMANDS, failureExitCode: 1 }, argv);
 }

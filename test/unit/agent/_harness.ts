@@ -19,7 +19,7 @@ import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import { agentConfig, type AgentConfig } from '../../../src/agent/agent-config.ts';
 import type { OriginalDestination } from '../../../src/agent/outbound.ts';
 
-const WAIT_MS = 10_000;
+const WAIT_MS = 30_000;
 
 /** JSON lines written to it, parsed; waits are event-driven and bounded. */
 export class JsonLines<T = Record<string, unknown>> extends Writable {
