@@ -9,11 +9,11 @@ import { createMetricsRegistry } from '../core/metrics.ts';
 import { getOriginalDst } from '../core/original-dst.ts';
 import type { CertificateManager } from '../pki/certificate-manager.ts';
 import { registerCertificateMetrics } from '../pki/certificate-metrics.ts';
+import type { ConfigEvent, ConfigSource } from '../policy/config-source.ts';
+import { directorySource } from '../policy/directory-source.ts';
 import { createAdminServer } from './admin.ts';
 import type { AgentConfig } from './agent-config.ts';
-import type { ConfigSource } from './config-source.ts';
 import { ConnectionTracker } from './connection-tracker.ts';
-import { directoryConfigSource } from './directory-config-source.ts';
 import { createExplicitProxy } from './explicit-proxy.ts';
 import { certsDump, createIdentityManager } from './identity.ts';
 import { isOwnListener } from './loop-guard.ts';
@@ -65,7 +65,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     ...(runtime.auditDestination === undefined ? {} : { destination: runtime.auditDestination }),
     onError: (err) => logger.error({ err }, 'writing the audit log failed'),
   });
-  const configSource = runtime.configSource ?? directoryConfigSource({ dir: config.configDir, logger, intervalMs: config.reloadIntervalMs });
+  const configSource = runtime.configSource ?? directorySource({ paths: [config.configDir], logger, intervalMs: config.reloadIntervalMs });
   configSource.subscribe((event) => onConfigEvent(event, logger, metrics));
   const identity = runtime.identity ?? (config.identity === undefined ? undefined : createIdentityManager(config.identity, config.namespace, logger));
   // The manager holds a new certificate a moment before 'rotated' (its output files are written in between): wait for the event.
@@ -192,7 +192,7 @@ function identityWhy(identity: CertificateManager): string {
   return s.lastError === undefined ? why : `${why} (${s.lastError})`;
 }
 
-function onConfigEvent(event: Parameters<Parameters<ConfigSource['subscribe']>[0]>[0], logger: Logger, metrics: AgentMetrics): void {
+function onConfigEvent(event: ConfigEvent, logger: Logger, metrics: AgentMetrics): void {
   if (event.type === 'applied') {
     const { version, files, summary, warnings } = event.snapshot;
     metrics.configReloads.inc();

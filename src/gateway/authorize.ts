@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { parseCidr, type Cidr } from '../core/ip-ranges.ts';
+import type { PolicySnapshot as FullSnapshot } from '../policy/config-source.ts';
 import type { Decision, DecideInput } from '../policy/decision.ts';
 import type { LoadedConfig } from '../policy/resources.ts';
 import type { TunnelRequest } from '../tunnel/protocol.ts';
@@ -13,11 +14,8 @@ import type { CallerIdentity } from './identity.ts';
  * (fail closed; see docs/gateway.md).
  */
 
-/** What the gateway needs from the policy core: a compiled allowlist and the resources it came from. */
-export interface PolicySnapshot {
-  decide(input: DecideInput): Decision;
-  config: LoadedConfig;
-}
+/** What the gateway needs from a config snapshot (src/policy/config-source.ts): the compiled allowlist and the resources it came from. */
+export type PolicySnapshot = Pick<FullSnapshot, 'policy' | 'config'>;
 
 /** Label on a ServiceEntry or DestinationRule that turns x-forwarded-client-cert off for its hosts. */
 export const XFCC_LABEL = 'egressd.io/xfcc';
@@ -39,7 +37,7 @@ export function authorize(snapshot: PolicySnapshot, request: TunnelRequest, iden
   };
   // The IP the application dialled counts only when nothing named the destination.
   if (isIP(request.host)) input.address = request.host;
-  const decision = snapshot.decide(input);
+  const decision = snapshot.policy.decide(input);
   return { decision, listed: [...listedFor(snapshot.config, decision), ...extraListed], xfcc: xfccWanted(snapshot.config, decision) };
 }
 

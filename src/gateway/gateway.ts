@@ -6,10 +6,11 @@ import { EgressdError, errorMessage } from '../core/errors.ts';
 import type { Cidr } from '../core/ip-ranges.ts';
 import type { Logger } from '../core/logger.ts';
 import { formatHostPort } from '../core/net.ts';
+import type { ConfigSource } from '../policy/config-source.ts';
+import { directorySource } from '../policy/directory-source.ts';
 import type { LoadOptions } from '../policy/index.ts';
 import { uriSans } from '../tunnel/san.ts';
 import { startAdmin, type AdminServer } from './admin.ts';
-import { loadSnapshot, type LoadedSnapshot } from './config-source.ts';
 import { loadCredentials, serverTlsOptions, type CredentialFiles, type ServerCredentials } from './credentials.ts';
 import { resolverWithOverrides, systemResolver, type Resolver, type ResolveOverride } from './destination.ts';
 import { HttpProxy } from './http-proxy.ts';
@@ -52,6 +53,8 @@ export interface GatewayRuntime {
   audit: AuditSink;
   /** Replaces the system resolver (tests); overrides from `resolve` still apply first. */
   resolver?: Resolver;
+  /** Where the allowlist comes from; defaults to the directory source on `configPaths`. */
+  configSource?: ConfigSource;
 }
 
 export interface Gateway {
@@ -71,25 +74,21 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   const connectTimeoutMs = config.connectTimeoutMs ?? 5000;
   const idleTimeoutMs = config.idleTimeoutMs ?? 3_600_000;
   const reloadIntervalMs = config.reloadIntervalMs ?? 2000;
-  let snapshot: LoadedSnapshot | undefined;
   let credentials: ServerCredentials | undefined;
   let stopping = false;
   let server: Http2SecureServer | undefined;
 
-  const configReloader = new Reloader<LoadedSnapshot>({
-    paths: () => config.configPaths,
-    load: () => loadSnapshot(config.configPaths, config.loadOptions),
-    apply: (value) => {
-      snapshot = value;
+  const configSource =
+    runtime.configSource ?? directorySource({ paths: config.configPaths, logger, watch: false, intervalMs: reloadIntervalMs, ...(config.loadOptions ? { loadOptions: config.loadOptions } : {}) });
+  configSource.subscribe((event) => {
+    if (event.type === 'applied') {
       httpProxy.reset();
       metrics.reloads.inc({ what: 'config', outcome: 'loaded' });
-      logger.info({ files: value.files.length, warnings: value.warnings }, 'allowlist loaded');
-    },
-    onError: (err) => {
+      logger.info({ version: event.snapshot.version, files: event.snapshot.files.length, warnings: event.snapshot.warnings.length }, 'allowlist loaded');
+    } else {
       metrics.reloads.inc({ what: 'config', outcome: 'failed' });
-      logger.error({ err: errorMessage(err) }, 'allowlist reload failed; keeping the last good one');
-    },
-    intervalMs: reloadIntervalMs,
+      logger.error({ problems: event.problems }, 'allowlist reload failed; keeping the last good one');
+    }
   });
   const credentialReloader = new Reloader<ServerCredentials>({
     paths: () => [config.credentials.certFile, config.credentials.keyFile, config.credentials.trustBundleFile],
@@ -120,7 +119,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     gatewayIdentity: () => uriSans(credentials?.subjectAltName ?? undefined).find((u) => u.startsWith('spiffe://')) ?? null,
   });
   const context: TunnelContext = {
-    snapshot: () => snapshot,
+    snapshot: () => configSource.current(),
     stopping: () => stopping,
     resolver,
     extraListed: config.allowPrivateCidrs ?? [],
@@ -134,11 +133,14 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   };
 
   await credentialReloader.start();
-  try {
-    await configReloader.start();
-  } catch (err) {
+  await configSource.start();
+  if (!configSource.current()) {
     credentialReloader.stop();
-    throw err;
+    await configSource.close();
+    const problems = configSource.status().lastError ?? [];
+    throw new EgressdError('EGRESSD_ERR_CONFIG_INVALID', `allowlist from ${config.configPaths.join(', ')}: ${problems.length} error(s): ${problems.slice(0, 3).join('; ')}`, {
+      context: { errors: problems.length },
+    });
   }
 
   const sessions = new Set<ServerHttp2Session>();
@@ -206,8 +208,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
       reject(new EgressdError('EGRESSD_ERR_LISTEN', `gateway cannot listen on ${formatHostPort(config.listen.host, config.listen.port)}: ${err.code ?? err.message}`, { cause: err })),
     );
     live.listen(config.listen.port, config.listen.host, () => resolve());
-  }).catch((err) => {
-    configReloader.stop();
+  }).catch(async (err) => {
+    await configSource.close();
     credentialReloader.stop();
     throw err;
   });
@@ -217,16 +219,16 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     address: () => live.address() as AddressInfo,
     adminAddress: () => admin?.address(),
     metrics,
-    ready: () => !stopping && snapshot !== undefined && credentials !== undefined && live.listening,
+    ready: () => !stopping && configSource.current() !== undefined && credentials !== undefined && live.listening,
     async reload(force = false) {
-      const [configOutcome, credentialOutcome] = await Promise.all([configReloader.check(force), credentialReloader.check(force)]);
+      const [configOutcome, credentialOutcome] = await Promise.all([configSource.reload(force), credentialReloader.check(force)]);
       return { config: configOutcome, credentials: credentialOutcome };
     },
     async close(graceMs = 5000) {
       if (stopping) return;
       stopping = true;
-      configReloader.stop();
       credentialReloader.stop();
+      await configSource.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           for (const s of sessions) s.destroy();
@@ -254,9 +256,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
           trustDomain: config.trustDomain,
           listen: formatHostPort(config.listen.host, (live.address() as AddressInfo).port),
           allowPrivateCidrs: (config.allowPrivateCidrs ?? []).map((c) => c.text),
-          config: snapshot
-            ? { files: snapshot.files, loadedAt: snapshot.loadedAt.toISOString(), warnings: snapshot.warnings, lastError: configReloader.lastError, config: snapshot.config }
-            : null,
+          config: configDump(configSource),
           credentials: credentials
             ? { version: credentials.version, notAfter: credentials.notAfter.toISOString(), subjectAltName: credentials.subjectAltName, trustAnchors: credentials.trustAnchors, lastError: credentialReloader.lastError }
             : null,
@@ -269,6 +269,22 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     }
   }
   return gateway;
+}
+
+/** The allowlist in force, for /config_dump: the source's status and the resources themselves. */
+function configDump(source: ConfigSource): Record<string, unknown> | null {
+  const snapshot = source.current();
+  if (!snapshot) return null;
+  const { lastError, source: from } = source.status();
+  return {
+    source: from,
+    version: snapshot.version,
+    files: snapshot.files,
+    loadedAt: snapshot.loadedAt.toISOString(),
+    warnings: snapshot.warnings.length,
+    lastError: lastError === null ? null : `${lastError.length} error(s): ${lastError.join('; ')}`,
+    config: snapshot.config,
+  };
 }
 
 /** As the agent's: a started ClientHello has this long to arrive (agents send it as soon as the tunnel opens). */

@@ -28,3 +28,5 @@ export { parseConfigText, parseConfigTexts, type ConfigText } from './parse-text
 export { compilePolicy, Policy, type Destination, type NameInput, type PolicySummary } from './policy.ts';
 export type { Explanation, NearMiss, NearMissReason, RulePort, RuleRef } from './explain.ts';
 export { SPEC_FIELDS, type FieldSpec, type FieldTable, type Support } from './fields.ts';
+export type { ConfigEvent, ConfigSource, ConfigStatus, PolicySnapshot, ReloadOutcome } from './config-source.ts';
+export { directorySource, type DirectorySourceOptions } from './directory-source.ts';
