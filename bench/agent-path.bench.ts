@@ -26,7 +26,7 @@ import {
   waitForListen,
   TSX_ARGS,
   type TeardownHost,
-} from '../test/e2e/harness/index.ts';
+} from '../src/lab/index.ts';
 
 const { values } = parseArgs({
   options: { rps: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '10' }, conns: { type: 'string', default: '16' }, 'bulk-mib': { type: 'string', default: '256' } },

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   EGRESSD_ERR_CERT_CHAIN: 'an issued certificate chain failed verification (identity, signature, validity or trust bundle)',
   EGRESSD_ERR_TOKEN: 'a service-account token could not be read, minted or verified',
   EGRESSD_ERR_RESOLV_CONF: 'the resolv.conf whose nameservers the DNS proxy forwards to could not be read or names none',
+  EGRESSD_ERR_LAB: 'a step of the network-namespace lab (transparent demo, end-to-end tests, benchmarks) failed: a command, or a condition waited for',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

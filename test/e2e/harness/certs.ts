@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServerPki } from '../../../src/pki/server-pki.ts';
-import type { TeardownHost } from './netns.ts';
+import type { TeardownHost } from '../../../src/lab/netns.ts';
 
 /**
  * A throwaway CA and one server certificate (src/pki/server-pki.ts), made at

@@ -26,15 +26,16 @@
  *   });
  *
  * Modules:
- * - netns.ts: canRunNetns, uniqueName, createNetns, deleteNetns, connectVeth, addAddress, addDefaultRoute,
- *   execInNetns, mustExecInNetns, host, netnsArgv, spawnInNetns, spawnNodeInNetns, waitForListen, pollUntil, REPO_ROOT, TSX_ARGS
- * - topology.ts: createPodInternet, addServerAddress, POD_INTERNET_ADDRESSES
+ * - src/lab/netns.ts (the lab, shared with the transparent demo and the benchmarks): canRunNetns, uniqueName,
+ *   createNetns, deleteNetns, connectVeth, addAddress, addDefaultRoute, execInNetns, mustExecInNetns, host,
+ *   netnsArgv, spawnInNetns, spawnNodeInNetns, waitForListen, pollUntil, REPO_ROOT, TSX_ARGS
+ * - src/lab/topology.ts: createPodInternet, addServerAddress, POD_INTERNET_ADDRESSES
  * - servers.ts: startServers (http, https, tcp reporting SO_ORIGINAL_DST, udp echo) in any namespace
  * - probe.ts: probe (one TCP/UDP exchange as any UID, errors as data), answer
  * - certs.ts: createTestPki (CA + server cert files made at test time)
  */
-export * from './netns.ts';
-export * from './topology.ts';
+export * from '../../../src/lab/netns.ts';
+export * from '../../../src/lab/topology.ts';
 export * from './servers.ts';
 export * from './probe.ts';
 export * from './certs.ts';

@@ -1,4 +1,4 @@
-import { REPO_ROOT, TSX_ARGS, execInNetns } from './netns.ts';
+import { REPO_ROOT, TSX_ARGS, execInNetns } from '../../../src/lab/netns.ts';
 
 /**
  * One client exchange from inside a namespace, optionally as a UID (an

@@ -1,4 +1,4 @@
-import { REPO_ROOT, TSX_ARGS, spawnInNetns, type NetnsProcess, type TeardownHost, type WaitOptions } from './netns.ts';
+import { REPO_ROOT, TSX_ARGS, spawnInNetns, type NetnsProcess, type TeardownHost, type WaitOptions } from '../../../src/lab/netns.ts';
 
 /**
  * Real servers in a namespace (usually the "internet" one), in one child

@@ -1,23 +1,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { EgressdError } from '../core/errors.ts';
 
 /**
- * Network namespaces for end-to-end tests (needs root and iproute2).
+ * Network namespaces for the transparent demo, the end-to-end tests and the
+ * benchmarks (needs root and iproute2).
  *
- * Every namespace and process is registered with `t.teardown`, so it is gone
- * even when the test fails. Names are `<prefix><random>` and stay within 15
- * characters. Nothing here touches the host's network: addresses and rules
- * live only inside the namespaces a test creates.
+ * Every namespace and process is registered with a TeardownHost (a test's
+ * `t`, or the demo's teardown stack), so it is gone even when the run fails.
+ * Names are `<prefix><random>` and stay within 15 characters. Nothing here
+ * touches the host's network: addresses and rules live only inside the
+ * namespaces a run creates.
  */
 
-/** Whatever runs cleanup at the end of a test; ava's ExecutionContext fits. */
+/** Whatever runs cleanup at the end of a run; ava's ExecutionContext fits, so does teardown.ts's TeardownStack. */
 export interface TeardownHost {
   teardown(fn: () => unknown): void;
 }
 
 /** Repository root, the cwd of node children so `--import tsx` and relative paths resolve. */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Node arguments that run a TypeScript file (tsx loader), e.g. `[...TSX_ARGS, 'src/x.ts']`. */
 export const TSX_ARGS: readonly string[] = ['--import', 'tsx'];
@@ -27,7 +30,7 @@ const MAX_NAME = 15;
 /** A unique name `<prefix><random>` of at most 15 characters (usable for namespaces and interfaces). */
 export function uniqueName(prefix: string): string {
   const room = MAX_NAME - prefix.length;
-  if (room < 4) throw new Error(`netns prefix "${prefix}" leaves fewer than 4 random characters in ${MAX_NAME}`);
+  if (room < 4) throw new EgressdError('EGRESSD_ERR_LAB', `netns prefix "${prefix}" leaves fewer than 4 random characters in ${MAX_NAME}`);
   return prefix + randomBytes(8).toString('hex').slice(0, Math.min(room, 8));
 }
 
@@ -38,7 +41,7 @@ export interface ExecOptions {
   gid?: number;
   /** With uid: capabilities kept across the UID change (inheritable + ambient), e.g. ['net_raw']. */
   ambientCaps?: readonly string[];
-  /** Replaces the environment (default: the test process's). */
+  /** Replaces the environment (default: this process's). */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Written to stdin, then stdin is closed. */
@@ -90,7 +93,7 @@ function run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecRe
 /** Runs a command to completion on the host (setup commands like `ip netns add`); throws on failure. */
 export async function host(argv: readonly string[], options: ExecOptions = {}): Promise<string> {
   const result = await run(argv, options);
-  if (result.code !== 0) throw new Error(`${argv.join(' ')} failed (${result.code ?? result.signal}): ${result.stderr.trim()}`);
+  if (result.code !== 0) throw new EgressdError('EGRESSD_ERR_LAB', `${argv.join(' ')} failed (${result.code ?? result.signal}): ${result.stderr.trim()}`);
   return result.stdout;
 }
 
@@ -107,14 +110,14 @@ export async function mustExecInNetns(ns: string, command: string, args: readonl
 const probed = new Map<string, Promise<{ ok: boolean; reason: string }>>();
 
 /**
- * Whether this machine can run netns tests: root, and `ip netns add/exec/del`
+ * Whether this machine can run network namespaces: root, and `ip netns add/exec/del`
  * work (probed once per prefix with a throwaway namespace of that prefix).
  */
 export function canRunNetns(prefix: string): Promise<{ ok: boolean; reason: string }> {
   let result = probed.get(prefix);
   if (!result) {
     result = (async () => {
-      if (process.getuid?.() !== 0) return { ok: false, reason: 'network namespace tests need root' };
+      if (process.getuid?.() !== 0) return { ok: false, reason: 'network namespaces need root' };
       const name = uniqueName(prefix);
       try {
         await host(['ip', 'netns', 'add', name]);
@@ -133,7 +136,7 @@ export function canRunNetns(prefix: string): Promise<{ ok: boolean; reason: stri
   return result;
 }
 
-/** Kills what still runs in the namespace (only our test's processes can be there), then deletes it. */
+/** Kills what still runs in the namespace (only our own processes can be there), then deletes it. */
 export async function deleteNetns(ns: string): Promise<void> {
   const pids = await run(['ip', 'netns', 'pids', ns]);
   for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
@@ -198,7 +201,7 @@ export async function pollUntil<T>(what: string, check: () => Promise<T | undefi
   for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
     const value = await check();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new EgressdError('EGRESSD_ERR_LAB', `timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, delay));
   }
 }
@@ -285,9 +288,9 @@ export function spawnInNetns(t: TeardownHost, ns: string, command: string, args:
         const check = (): void => {
           const line = lines.find(match);
           if (line !== undefined) finish(() => resolve(line));
-          else if (done) finish(() => reject(new Error(`${argv.slice(4).join(' ')} exited before the expected line; stderr: ${stderr.trim()}`)));
+          else if (done) finish(() => reject(new EgressdError('EGRESSD_ERR_LAB', `${argv.slice(4).join(' ')} exited before the expected line; stderr: ${stderr.trim()}`)));
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for a line from ${argv.slice(4).join(' ')}; stderr: ${stderr.trim()}`))), timeoutMs);
+        const timer = setTimeout(() => finish(() => reject(new EgressdError('EGRESSD_ERR_LAB', `timed out after ${timeoutMs} ms waiting for a line from ${argv.slice(4).join(' ')}; stderr: ${stderr.trim()}`))), timeoutMs);
         waiters.add(check);
         check();
       });
