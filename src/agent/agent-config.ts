@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
+import type { ResolveOverride } from '../core/resolve-override.ts';
 import type { ConnectToEntry } from './connect-to.ts';
 import { identityProblems, type AgentIdentityConfig } from './identity.ts';
-import type { ResolveEntry } from './resolve.ts';
 
 /**
  * Everything an agent is told, as plain values: validated and frozen by
@@ -41,8 +41,8 @@ export interface AgentConfig {
   connectTimeoutMs: number;
   /** On shutdown, how long open connections may take to finish before they are cut. */
   drainMs: number;
-  /** curl-style overrides for names the agent resolves: host:port -> address (`--resolve`). */
-  resolve: readonly ResolveEntry[];
+  /** curl-style overrides for names the agent resolves: host[:port] -> address (`--resolve`). */
+  resolve: readonly ResolveOverride[];
   /** curl-style rewrites of where the agent connects: HOST1:PORT1 -> HOST2:PORT2 (`--connect-to`), first match wins. */
   connectTo: readonly ConnectToEntry[];
   /** Period of the config directory's fallback change check. */

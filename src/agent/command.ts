@@ -3,13 +3,13 @@ import { EgressdError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { parseDuration } from '../core/duration.ts';
 import { formatOptions, parseCommand, processEnv, type OptionSpecs, type ParsedCommand } from '../core/options.ts';
+import { parseResolveOverride } from '../core/resolve-override.ts';
 import { onShutdown } from '../core/shutdown.ts';
 import { startAgent } from './agent.ts';
 import { AGENT_DEFAULTS, agentConfig } from './agent-config.ts';
 import { parseConnectTo } from './connect-to.ts';
 import { IDENTITY_DEFAULTS, type AgentIdentityConfig } from './identity.ts';
 import { parseLabelPairs, parseLabelsFile } from './labels.ts';
-import { parseResolveEntry } from './resolve.ts';
 
 /** Flags of `egressd agent`, each with the environment variable a pod spec can set instead. */
 export const AGENT_OPTIONS = {
@@ -25,7 +25,7 @@ export const AGENT_OPTIONS = {
   'peek-timeout-ms': { type: 'integer', env: 'EGRESSD_PEEK_TIMEOUT_MS', default: AGENT_DEFAULTS.peekTimeoutMs, description: 'wait for the first client bytes this long before deciding on the destination IP alone' },
   'idle-timeout-seconds': { type: 'integer', env: 'EGRESSD_IDLE_TIMEOUT_SECONDS', default: AGENT_DEFAULTS.idleTimeoutMs / 1000, description: 'close connections idle this long' },
   'drain-seconds': { type: 'integer', env: 'EGRESSD_DRAIN_SECONDS', default: AGENT_DEFAULTS.drainMs / 1000, description: 'on SIGTERM, let open connections finish this long' },
-  resolve: { type: 'list', env: 'EGRESSD_RESOLVE', description: 'host:port:address, resolve host for port to address without DNS (like curl --resolve); repeatable' },
+  resolve: { type: 'list', env: 'EGRESSD_RESOLVE', description: 'host:port:address (or host:address for every port), resolve host to address without DNS (like curl --resolve); repeatable' },
   'connect-to': { type: 'list', env: 'EGRESSD_CONNECT_TO', description: 'HOST1:PORT1:HOST2:PORT2, connect to HOST2:PORT2 where the agent would connect to HOST1:PORT1 (like curl --connect-to); repeatable' },
   'ca-address': { type: 'string', env: 'EGRESSD_CA_ADDRESS', description: 'host:port of the CA (egressd control plane, istiod): enables the workload certificate' },
   'ca-server-name': { type: 'string', env: 'EGRESSD_CA_SERVER_NAME', description: "name to verify the CA's certificate against when --ca-address is an IP" },
@@ -65,7 +65,7 @@ export async function runAgentCommand(argv: string[], env: Readonly<Record<strin
     peekTimeoutMs: options['peek-timeout-ms'],
     idleTimeoutMs: options['idle-timeout-seconds'] * 1000,
     drainMs: options['drain-seconds'] * 1000,
-    resolve: (options.resolve ?? []).map(parseResolveEntry),
+    resolve: (options.resolve ?? []).map(parseResolveOverride),
     connectTo: (options['connect-to'] ?? []).map(parseConnectTo),
     ...(options['ca-address'] === undefined ? {} : { identity: identityOptions(options['ca-address'], options) }),
   });

@@ -5,9 +5,9 @@ import { parseCidr, type Cidr } from '../core/ip-ranges.ts';
 import { createLogger } from '../core/logger.ts';
 import { parseHostPort } from '../core/net.ts';
 import { formatOptions, parseCommand, processEnv, type OptionSpecs } from '../core/options.ts';
+import { parseResolveOverride } from '../core/resolve-override.ts';
 import { onShutdown } from '../core/shutdown.ts';
 import { identityProblem } from '../pki/spiffe.ts';
-import { parseResolveOverride } from './destination.ts';
 import { startGateway, type GatewayConfig } from './gateway.ts';
 
 /** Flags of `egressd gateway`, each with the environment variable a Deployment can set instead. */

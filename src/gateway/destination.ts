@@ -2,7 +2,8 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { EgressdError, errorMessage } from '../core/errors.ts';
 import { vetAddress, type Cidr, type ForbiddenRange } from '../core/ip-ranges.ts';
-import { formatHostPort, normalizeHost } from '../core/net.ts';
+import { formatHostPort } from '../core/net.ts';
+import { overrideTable, type ResolveOverride } from '../core/resolve-override.ts';
 import type { Upstream } from '../policy/decision.ts';
 
 /**
@@ -18,29 +19,14 @@ export type Resolver = (host: string) => Promise<string[]>;
 export const systemResolver: Resolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /**
- * Fixed answers for some names, before the system resolver, like curl's
- * `--resolve host:port:address`: for labs and tests that need a name to
- * point somewhere without touching DNS.
+ * Fixed answers for some names, before the system resolver (`--resolve`,
+ * src/core/resolve-override.ts): for labs and tests that need a name to
+ * point somewhere without touching DNS. The gateway resolves names, not
+ * name-and-port pairs: an entry's port, if any, does not narrow it.
  */
 export function resolverWithOverrides(overrides: readonly ResolveOverride[], fallback: Resolver): Resolver {
-  const table = new Map<string, string[]>();
-  for (const o of overrides) table.set(o.host, [...(table.get(o.host) ?? []), o.address]);
-  return async (host) => table.get(host) ?? fallback(host);
-}
-
-export interface ResolveOverride {
-  host: string;
-  address: string;
-}
-
-/** Parses `host:address` or curl's `host:port:address` (the port is not needed: names resolve alike on every port). */
-export function parseResolveOverride(text: string): ResolveOverride {
-  const m = /^([^:\s[\]]+):(?:\d{1,5}:)?\[?([0-9A-Fa-f:.]+)\]?$/.exec(text.trim());
-  const host = m ? normalizeHost(m[1]!) : '';
-  if (!m || host === '' || !net.isIP(m[2]!)) {
-    throw new EgressdError('EGRESSD_ERR_USAGE', `--resolve "${text}": expected host:address or host:port:address with an IP address, e.g. api.example.test:443:10.0.0.7`);
-  }
-  return { host, address: m[2]! };
+  const table = overrideTable(overrides);
+  return async (host) => table(host) ?? fallback(host);
 }
 
 export interface Target {

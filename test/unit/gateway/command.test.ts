@@ -37,7 +37,7 @@ test('flags fall back to environment variables', (t) => {
     config.allowPrivateCidrs!.map((c) => c.text),
     ['10.20.0.0/16', '192.168.1.1/32'],
   );
-  t.deepEqual(config.resolve, [{ host: 'api.example.test', address: '10.20.0.5' }]);
+  t.deepEqual(config.resolve, [{ host: 'api.example.test', port: 443, address: '10.20.0.5' }]);
   t.deepEqual(config.listen, { host: '0.0.0.0', port: 15008 });
 });
 

@@ -2,14 +2,15 @@ import test from 'ava';
 import net from 'node:net';
 import { EgressdError } from '../../../src/core/errors.ts';
 import { parseCidr } from '../../../src/core/ip-ranges.ts';
-import { dialFirst, parseResolveOverride, planDial, resolverWithOverrides, systemResolver } from '../../../src/gateway/destination.ts';
+import { parseResolveOverride } from '../../../src/core/resolve-override.ts';
+import { dialFirst, planDial, resolverWithOverrides, systemResolver } from '../../../src/gateway/destination.ts';
 
 const resolver = resolverWithOverrides(
   [
     { host: 'mixed.example.test', address: '10.0.0.1' },
     { host: 'mixed.example.test', address: '93.184.216.34' },
     { host: 'metadata.example.test', address: '169.254.169.254' },
-    { host: 'metadata.example.test', address: '::ffff:169.254.169.254' },
+    { host: 'metadata.example.test', port: 443, address: '::ffff:169.254.169.254' },
   ],
   systemResolver,
 );
@@ -80,12 +81,8 @@ test('dialFirst with nothing answering rejects with every failure, not as a time
   t.is(((err as EgressdError).context.failures as string[]).length, 2);
 });
 
-test('--resolve accepts host:address and curl\'s host:port:address, IPv6 bracketed or not', (t) => {
-  t.deepEqual(parseResolveOverride('API.example.test:10.0.0.7'), { host: 'api.example.test', address: '10.0.0.7' });
-  t.deepEqual(parseResolveOverride('api.example.test:443:10.0.0.7'), { host: 'api.example.test', address: '10.0.0.7' });
-  t.deepEqual(parseResolveOverride('api.example.test:443:[fd00::7]'), { host: 'api.example.test', address: 'fd00::7' });
-  t.deepEqual(parseResolveOverride('api.example.test:fd00::7'), { host: 'api.example.test', address: 'fd00::7' });
-  for (const bad of ['api.example.test', 'api.example.test:443:not-an-ip', ':10.0.0.7', 'a b:10.0.0.7']) {
-    t.is(t.throws(() => parseResolveOverride(bad))?.name, 'EgressdError', bad);
-  }
+test('--resolve overrides answer a name whatever their port; other names go to the system resolver', async (t) => {
+  const resolve = resolverWithOverrides([parseResolveOverride('localhost:443:127.0.0.2'), parseResolveOverride('other.test:10.0.0.9')], systemResolver);
+  t.deepEqual(await resolve('localhost'), ['127.0.0.2']);
+  t.deepEqual(await resolve('other.test'), ['10.0.0.9']);
 });
