@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
+import { parseIp } from '../core/ip-ranges.ts';
 import { normalizeHost, type HostPort } from '../core/net.ts';
 
 /**
@@ -11,9 +12,12 @@ export interface DnsProxyConfig {
   /** Port of the UDP and TCP listeners; `egressd init` redirects port 53 here. 0 picks a free port (tests). */
   port: number;
   /**
-   * Listener addresses. REDIRECT in the OUTPUT chain rewrites the destination
-   * to 127.0.0.1 or ::1, so loopback of both families is enough; an address
-   * of a family the host lacks is skipped when another one binds.
+   * Listener addresses, loopback only. REDIRECT in the OUTPUT chain rewrites
+   * the destination to 127.0.0.1 or ::1, so loopback of both families is
+   * enough; an address of a family the host lacks is skipped when another one
+   * binds. A wildcard would be wrong, not just wider: a UDP answer from a
+   * wildcard socket leaves from the pod's address, which conntrack cannot
+   * map back to the nameserver the application asked, so it drops the answer.
    */
   bind: readonly string[];
   /** The pod's original resolv.conf: its nameservers are the upstreams. */
@@ -68,7 +72,10 @@ export function dnsProxyConfig(overrides: Partial<DnsProxyConfig>): Readonly<Dns
   const problems: string[] = [];
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) problems.push(`port: ${config.port} is not a port (0-65535)`);
   if (config.bind.length === 0) problems.push('bind: at least one address');
-  for (const address of config.bind) if (isIP(address) === 0) problems.push(`bind address "${address}" is not an IP address`);
+  for (const address of config.bind) {
+    if (isIP(address) === 0) problems.push(`bind address "${address}" is not an IP address`);
+    else if (!isLoopback(address)) problems.push(`bind address "${address}" is not a loopback address (127.0.0.0/8, ::1): answers from another address do not reach redirected clients`);
+  }
   for (const upstream of config.upstreams ?? []) {
     if (isIP(upstream.host) === 0) problems.push(`upstream "${upstream.host}" is not an IP address`);
     if (!Number.isInteger(upstream.port) || upstream.port < 1 || upstream.port > 65535) problems.push(`upstream port ${upstream.port} is not a port`);
@@ -93,4 +100,9 @@ export function dnsProxyConfig(overrides: Partial<DnsProxyConfig>): Readonly<Dns
     bind: Object.freeze([...config.bind]),
     ...(config.upstreams === undefined ? {} : { upstreams: Object.freeze(config.upstreams.map((u) => Object.freeze({ ...u }))) }),
   });
+}
+
+function isLoopback(address: string): boolean {
+  const ip = parseIp(address);
+  return ip !== undefined && (ip.family === 4 ? ip.value >> 24n === 127n : ip.value === 1n);
 }

@@ -39,3 +39,11 @@ test('every bad value is reported at once with EGRESSD_ERR_USAGE', (t) => {
 test('an empty upstream list is refused rather than meaning "none"', (t) => {
   t.throws(() => dnsProxyConfig({ upstreams: [] }), { message: /upstreams: give at least one/ });
 });
+
+test('listeners must be on loopback: a wildcard UDP socket would answer from the pod address, which conntrack cannot map back', (t) => {
+  t.deepEqual(dnsProxyConfig({ bind: ['127.0.0.53', '::1'] }).bind, ['127.0.0.53', '::1']);
+  for (const address of ['0.0.0.0', '::', '10.1.2.3', '::ffff:127.0.0.1']) {
+    const err = t.throws(() => dnsProxyConfig({ bind: [address] }), { instanceOf: EgressdError });
+    t.regex(err!.message, new RegExp(`"${address.replace(/\./g, '\\.')}" is not a loopback address`), address);
+  }
+});
