@@ -38,6 +38,8 @@ export const REFUSAL_REASONS = {
   no_original_destination: 'the original destination of a redirected connection could not be read',
   config_not_loaded: 'no valid configuration has been loaded yet (fail closed)',
   destination_mismatch: 'the IP the client dialled is not an address of the name that was allowed (nor in the rule\'s addresses)',
+  forbidden_address: 'the destination resolves only to forbidden addresses (loopback, private, link-local, ...) that no rule lists (the gateway)',
+  shutting_down: 'the gateway was stopping when the tunnel arrived',
 } as const;
 
 export type RefusalReason = keyof typeof REFUSAL_REASONS;
@@ -84,6 +86,14 @@ export interface AuditRecord {
   duration_ms: number;
   /** What went wrong, if anything (also set on allowed connections that failed). */
   error: string | null;
+  /** The workload's SPIFFE ID: the agent's own certificate, or the caller's certificate at the gateway. */
+  identity: string | null;
+  /** The egress gateway replica: the gateway's own name (`--replica`), or the one that carried or refused the agent's connection. */
+  replica: string | null;
+  /** The agent's id for the connection, sent to the gateway (`egressd-connection-id`): joins the two records. */
+  connection_id: string | null;
+  /** The `x-request-id` of an HTTP request the gateway sent on. */
+  request_id: string | null;
 }
 
 /** Field names of the audit record, for consumers that look fields up by name. */
@@ -111,10 +121,17 @@ export const AUDIT_FIELDS = {
   bytesReceived: 'bytes_received',
   durationMs: 'duration_ms',
   error: 'error',
+  identity: 'identity',
+  replica: 'replica',
+  connectionId: 'connection_id',
+  requestId: 'request_id',
 } as const satisfies Record<string, keyof AuditRecord>;
 
-/** What a component hands the sink; the sink adds `component`. */
-export type AuditEntry = Omit<AuditRecord, 'component'>;
+/** Fields that join an agent's record with the gateway's; a writer that knows none of them leaves them out. */
+type CorrelationField = 'identity' | 'replica' | 'connection_id' | 'request_id';
+
+/** What a component hands the sink; the sink adds `component`, and `null` for correlation fields left out. */
+export type AuditEntry = Omit<AuditRecord, 'component' | CorrelationField> & Partial<Pick<AuditRecord, CorrelationField>>;
 
 export interface AuditSink {
   write(record: AuditEntry): void;
@@ -160,7 +177,8 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
   let closed = false;
   return {
     write(record) {
-      if (!closed) logger.info(record);
+      if (closed) return;
+      logger.info({ ...record, identity: record.identity ?? null, replica: record.replica ?? null, connection_id: record.connection_id ?? null, request_id: record.request_id ?? null });
     },
     async close() {
       if (closed) return;

@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditHttp, AuditProtocol, AuditRecord, AuditSink, RefusalReason } from '../core/audit.ts';
+import type { AuditHttp, AuditProtocol, AuditRecord, AuditSink, RefusalReason } from '../core/audit.ts';
 import { formatHostPort } from '../core/net.ts';
 import type { Decision, DecisionReason } from '../policy/decision.ts';
 import type { TunnelRequest } from '../tunnel/protocol.ts';
@@ -6,31 +6,14 @@ import type { CallerIdentity } from './identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 /**
- * The gateway's audit record: the shared schema (src/core/audit.ts) plus who
- * called (the SPIFFE ID from the client certificate) and which replica
- * wrote it. One per TLS or TCP tunnel, one per request in an HTTP tunnel.
+ * The gateway's audit record, in the shared schema (src/core/audit.ts) with
+ * its correlation fields filled: who called (the SPIFFE ID from the client
+ * certificate), which replica wrote it, the agent's connection id and the
+ * request id. One per TLS or TCP tunnel, one per request in an HTTP tunnel.
  */
-export interface GatewayAuditEntry extends AuditEntry {
-  /** The caller's SPIFFE ID, from its certificate. */
-  identity: string | null;
-  /** This gateway replica's name (`--replica`). */
-  replica: string;
-  /** The agent's id for the connection (`egressd-connection-id`), to join its record with ours. */
-  connection_id: string | null;
-  /** The x-request-id of an HTTP request. */
-  request_id: string | null;
-}
+type GatewayAuditEntry = Omit<AuditRecord, 'component'>;
 
-/** A record as read back: the sink adds `component: gateway`. */
-export type GatewayAuditRecord = GatewayAuditEntry & Pick<AuditRecord, 'component'>;
-
-/** Refusals the gateway adds to the policy's reasons and the shared ones. Documented in docs/gateway.md. */
-export const GATEWAY_REFUSAL_REASONS = {
-  forbidden_address: 'the destination resolves only to forbidden addresses (loopback, private, link-local, ...) that no rule lists',
-  shutting_down: 'the gateway was stopping when the tunnel arrived',
-} as const;
-
-export type GatewayReason = DecisionReason | RefusalReason | keyof typeof GATEWAY_REFUSAL_REASONS;
+export type GatewayReason = DecisionReason | RefusalReason;
 
 export interface RecordContext {
   sink: AuditSink;

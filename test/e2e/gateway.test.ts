@@ -14,7 +14,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GatewayAuditRecord } from '../../src/gateway/tunnel-record.ts';
+import type { AuditRecord as GatewayAuditRecord } from '../../src/core/audit.ts';
 import { canRunNetns, connectVeth, createNetns, execInNetns, pollUntil, spawnInNetns, TSX_ARGS, waitForListen, type NetnsProcess } from './harness/index.ts';
 import type { ClientAction, ClientSpec } from '../unit/gateway/_client-process.ts';
 import { TestCa, writeCredentials } from '../unit/gateway/_pki.ts';

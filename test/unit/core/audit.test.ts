@@ -63,11 +63,20 @@ test('each record is one JSON line, component first, in the file (appended) and 
   const text = readFileSync(file, 'utf8');
   t.true(text.startsWith('{"component":"agent","time":'));
   const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const unknown = { identity: null, replica: null, connection_id: null, request_id: null };
   t.deepEqual(records, [
-    { component: 'agent', ...ENTRY },
-    { component: 'gateway', ...ENTRY, decision: 'deny', reason: 'no_matching_rule' },
+    { component: 'agent', ...ENTRY, ...unknown },
+    { component: 'gateway', ...ENTRY, decision: 'deny', reason: 'no_matching_rule', ...unknown },
   ]);
   t.deepEqual(extra.items, [records[0]]);
+});
+
+test('correlation fields given are kept in place; those left out are written as null', async (t) => {
+  const extra = lines();
+  const sink = createAuditSink({ component: 'gateway', stdout: false, destination: extra.stream });
+  sink.write({ ...ENTRY, identity: 'spiffe://cluster.local/ns/shop/sa/web', connection_id: 'c-1' });
+  await sink.close();
+  t.like(extra.items[0], { identity: 'spiffe://cluster.local/ns/shop/sa/web', connection_id: 'c-1', replica: null, request_id: null });
 });
 
 test('AUDIT_FIELDS names exactly the fields of a record', async (t) => {
