@@ -19,7 +19,7 @@ const COMMANDS: Record<string, CommandEntry> = {
     load: async () => (await import('../control-plane/command.ts')).runControlPlaneCommand,
   },
   demo: {
-    summary: 'run everything embedded on loopback (no root, no cluster): allowed and denied requests, their audit records',
+    summary: 'allowed and denied requests and their audit records: on loopback (no root), or --transparent in a real pod network namespace (root)',
     load: async () => (await import('../demo/demo.ts')).runDemoCommand,
   },
 };

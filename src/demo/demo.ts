@@ -1,125 +1,47 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { startAgent } from '../agent/agent.ts';
-import { agentConfig } from '../agent/agent-config.ts';
-import type { AuditRecord } from '../core/audit.ts';
 import { EgressdError } from '../core/errors.ts';
-import { createLogger } from '../core/logger.ts';
-import { formatAuditTable } from '../cli/audit-view.ts';
-import { httpViaProxy, httpsViaProxy, type Reply } from './clients.ts';
-import { startDemoControlPlane } from './control-plane.ts';
-import { startExternalApi } from './external-api.ts';
+import { formatOptions, parseCommand, processEnv, type OptionSpecs } from '../core/options.ts';
+import { runExplicitDemo } from './explicit.ts';
 
-/**
- * `npm run demo`: everything embedded, no root, no cluster, no network. The
- * agent runs as an explicit proxy over the allowlists of deploy/examples/, a
- * loopback server stands in for the external API, and the audit records the
- * requests produced are shown as a table and one in full.
- */
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const EXAMPLES = `${REPO}deploy/examples`;
+/** Flags of `egressd demo` (`npm run demo -- <flags>`). */
+export const DEMO_OPTIONS = {
+  transparent: { type: 'boolean', default: false, description: 'needs root: a real pod network namespace with egressd init rules; the application has no proxy settings' },
+  'netns-prefix': { type: 'string', env: 'EGRESSD_DEMO_NETNS_PREFIX', default: 'egdemo-', description: 'with --transparent: name prefix of the two network namespaces it creates and deletes' },
+  help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
+} as const satisfies OptionSpecs;
 
-function heading(text: string): void {
-  process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
-}
+const USAGE = `usage: egressd demo [--transparent [--netns-prefix PREFIX]]
 
-/**
- * Runs a real egressctl command, as a user would type it, and shows it with its output.
- * Asynchronous: the agent it may ask runs in this very process.
- */
-async function egressctl(args: string[]): Promise<void> {
-  process.stdout.write(`$ egressctl ${args.join(' ')}\n`);
-  const child = spawn(process.execPath, [`${REPO}bin/egressctl.js`, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-  const [code] = (await once(child, 'close')) as [number | null];
-  process.stdout.write(indent(output.trimEnd()) + `\n  (exit ${code})\n`);
-}
+Without flags: everything embedded on loopback, no root, no cluster: the agent
+as explicit proxy, allowed and denied requests, their audit records.
+--transparent: the same story with real network namespaces and iptables.
 
-function indent(text: string): string {
-  return text.replace(/^/gm, '  ');
-}
+flags:
+${formatOptions(DEMO_OPTIONS)}
+`;
 
-function showReply(what: string, reply: Reply): void {
-  process.stdout.write(`${what}\n  -> HTTP ${reply.status}\n${indent(indent(reply.body.trimEnd()))}\n`);
-}
+/** Namespace names are `<prefix><random>` within Linux's 15 characters, and go on `ip` command lines. */
+const NETNS_PREFIX = /^[a-z0-9][a-z0-9-]{0,10}$/;
 
-export async function runDemoCommand(argv: string[]): Promise<number> {
-  if (argv.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `unexpected argument "${argv[0]}"; the demo takes none`);
-  heading('1. Validate the allowlists (Istio ServiceEntry, DestinationRule, Sidecar)');
-  await egressctl(['validate', 'deploy/examples']);
+export const NEEDS_ROOT =
+  'egressd demo --transparent needs root: it creates two network namespaces (a pod and the internet behind it), ' +
+  "installs egressd init's iptables rules in the pod's, and runs egressd agent there as UID 1337 and the application's curl as UID 1000; " +
+  'all of it is deleted at the end. Run it as root: sudo npm run demo -- --transparent (or npm run demo without root: the explicit-proxy demo).';
 
-  heading('2. Workload identity: the control plane (CA) signs the agent a SPIFFE certificate');
-  const controlPlane = await startDemoControlPlane({ namespace: 'default', serviceAccount: 'checkout', trustDomain: 'cluster.local' });
-  process.stdout.write(`control plane: Istio CreateCertificate API on 127.0.0.1:${controlPlane.grpcPort} (gRPC/TLS), token for default/checkout minted\n`);
-  const api = await startExternalApi();
-  const records: AuditRecord[] = [];
-  const auditDestination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') records.push(JSON.parse(line) as AuditRecord);
-      done();
-    },
-  });
-  const agent = await startAgent(
-    agentConfig({
-      configDir: EXAMPLES,
-      outboundPort: 0,
-      proxyPort: 0,
-      adminPort: 0,
-      namespace: 'default',
-      auditStdout: false,
-      identity: controlPlane.identity,
-      connectTo: [
-        { from: { host: api.host, port: 443 }, to: { host: '127.0.0.1', port: api.httpsPort } },
-        { from: { host: api.host, port: 80 }, to: { host: '127.0.0.1', port: api.httpPort } },
-      ],
-    }),
-    { logger: createLogger('agent', { level: 'warn' }), auditDestination },
-  );
-  const surprises: string[] = [];
-  let requests: Array<[string, number, () => Promise<Reply>]> = [];
-  const proxy = { host: '127.0.0.1', port: agent.addresses.proxy.port };
-  const admin = `http://127.0.0.1:${agent.addresses.admin.port}`;
-  await egressctl(['status', '--admin', admin]);
-  process.stdout.write(
-    `\napi.example.test is served on 127.0.0.1 (https :${api.httpsPort}, http :${api.httpPort}); the agent sends its :443 and :80 there (--connect-to).\n` +
-      `agent: explicit proxy http://127.0.0.1:${proxy.port}  admin http://127.0.0.1:${agent.addresses.admin.port}  allowlists ${EXAMPLES}\n`,
-  );
-
-  try {
-    heading(`3. The application's requests, with HTTPS_PROXY=http://127.0.0.1:${proxy.port}`);
-    requests = [
-      ['GET https://api.example.test/v1/status   (allowed: ServiceEntry demo-api, port 443)', 200, () => httpsViaProxy(proxy, new URL('https://api.example.test/v1/status'), api.pki.caPem)],
-      ['GET http://api.example.test/v1/plain     (allowed: ServiceEntry demo-api, port 80)', 200, () => httpViaProxy(proxy, new URL('http://api.example.test/v1/plain'))],
-      ['GET https://exfil.attacker.test/upload   (no ServiceEntry: denied)', 403, () => httpsViaProxy(proxy, new URL('https://exfil.attacker.test/upload'), api.pki.caPem)],
-      ['GET http://api.example.test:8080/        (host allowed, port not)', 403, () => httpViaProxy(proxy, new URL('http://api.example.test:8080/'))],
-    ];
-    for (const [what, expected, send] of requests) {
-      const reply = await send();
-      showReply(what, reply);
-      if (reply.status !== expected) surprises.push(`${what}: HTTP ${reply.status}, expected ${expected}`);
-    }
-
-    heading('4. Why was it blocked? egressctl check answers from the same allowlists');
-    await egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'exfil.attacker.test:443']);
-    await egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'api.example.test:8080']);
-  } finally {
-    await agent.close();
-    await api.close();
-    await controlPlane.close();
+export async function runDemoCommand(argv: string[], env: Readonly<Record<string, string | undefined>> = processEnv()): Promise<number> {
+  const { options, positionals } = parseCommand('egressd demo', DEMO_OPTIONS, argv, env);
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
-
-  heading('5. The audit records: one per connection, JSON lines on the agent\'s stdout (here as a table)');
-  process.stdout.write(`${formatAuditTable(records)}\n\nThe denied CONNECT, in full:\n`);
-  const denied = records.find((r) => r.decision === 'deny');
-  process.stdout.write(`${JSON.stringify(denied, null, 2)}\n`);
-  if (records.length !== requests.length) surprises.push(`${records.length} audit records for ${requests.length} connections`);
-  if (surprises.length > 0) {
-    process.stderr.write(`\nThe demo did not go as it should:\n${surprises.map((s) => `  - ${s}`).join('\n')}\n`);
-    return 1;
+  if (positionals.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', `unexpected argument "${positionals[0]}"; the demo takes only flags`);
+  if (!NETNS_PREFIX.test(options['netns-prefix'])) {
+    throw new EgressdError('EGRESSD_ERR_USAGE', `--netns-prefix: "${options['netns-prefix']}" must be 1 to 11 of a-z, 0-9 and "-", starting with a letter or digit`);
   }
-  return 0;
+  if (!options.transparent) return runExplicitDemo();
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(`${NEEDS_ROOT}\n`);
+    return 2;
+  }
+  const { runTransparentDemo } = await import('./transparent.ts');
+  return runTransparentDemo({ netnsPrefix: options['netns-prefix'] });
 }

@@ -5,7 +5,8 @@ import { createServerPki, type ServerPki } from '../pki/server-pki.ts';
 
 /**
  * The demo's stand-in for an external API, `api.example.test`: HTTPS and
- * plain HTTP on loopback, with a throwaway CA the demo's clients trust.
+ * plain HTTP (on loopback, or on 443 and 80 in the transparent demo's
+ * internet namespace), with a throwaway CA the demo's clients trust.
  * It answers with what it saw, so the demo can show what reached it.
  */
 export interface ExternalApi {
@@ -24,18 +25,27 @@ function answer(scheme: string) {
   };
 }
 
-function listen(server: Server, host: string): Promise<number> {
+function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, () => resolve((server.address() as AddressInfo).port));
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
 
-export async function startExternalApi(bind = '127.0.0.1', host = 'api.example.test'): Promise<ExternalApi> {
+export interface ExternalApiOptions {
+  /** Address to listen on (default 127.0.0.1). */
+  bind?: string;
+  /** Ports (default 0: any free one). */
+  httpsPort?: number;
+  httpPort?: number;
+}
+
+export async function startExternalApi(options: ExternalApiOptions = {}, host = 'api.example.test'): Promise<ExternalApi> {
+  const bind = options.bind ?? '127.0.0.1';
   const pki = await createServerPki([host], { caName: 'egressd demo external CA' });
   const https = createHttpsServer({ cert: pki.certPem, key: pki.keyPem }, answer('https'));
   const http = createHttpServer(answer('http'));
-  const [httpsPort, httpPort] = [await listen(https, bind), await listen(http, bind)];
+  const [httpsPort, httpPort] = [await listen(https, bind, options.httpsPort ?? 0), await listen(http, bind, options.httpPort ?? 0)];
   return {
     host,
     pki,
