@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
 import type { ResolveOverride } from '../core/resolve-override.ts';
+import { dnsProxyConfig, type DnsProxyConfig } from '../dns/index.ts';
 import type { ConnectToEntry } from './connect-to.ts';
 import { identityProblems, type AgentIdentityConfig } from './identity.ts';
 
@@ -49,6 +50,12 @@ export interface AgentConfig {
   reloadIntervalMs: number;
   /** Workload identity (a SPIFFE certificate from the CA); absent: no certificate, and readiness does not wait for one. */
   identity?: AgentIdentityConfig;
+  /**
+   * The DNS proxy that `egressd init` redirects port 53 to (docs/dns.md); absent: none
+   * (in-process tests, `--dns=false`). Its answers name the destinations of
+   * connections that carry no SNI or Host.
+   */
+  dns?: Readonly<DnsProxyConfig>;
 }
 
 export const AGENT_DEFAULTS: Readonly<AgentConfig> = Object.freeze({
@@ -92,6 +99,14 @@ export function agentConfig(overrides: Partial<AgentConfig>): Readonly<AgentConf
   if (!NAMESPACE.test(config.namespace)) problems.push(`namespace "${config.namespace}" is not a Kubernetes namespace name`);
   if (config.configDir === '') problems.push('configDir is empty');
   if (config.identity !== undefined) problems.push(...identityProblems(config.identity, config.namespace).map((p) => `identity: ${p}`));
+  let dns: Readonly<DnsProxyConfig> | undefined;
+  if (config.dns !== undefined) {
+    try {
+      dns = dnsProxyConfig(config.dns);
+    } catch (err) {
+      problems.push(...((err as EgressdError).context.problems as string[]).map((p) => `dns: ${p}`));
+    }
+  }
   if (problems.length > 0) {
     throw new EgressdError('EGRESSD_ERR_USAGE', `invalid agent configuration: ${problems.join('; ')}`, { context: { problems } });
   }
@@ -102,5 +117,6 @@ export function agentConfig(overrides: Partial<AgentConfig>): Readonly<AgentConf
     resolve: Object.freeze(config.resolve.map((e) => Object.freeze({ ...e }))),
     connectTo: Object.freeze(config.connectTo.map((e) => Object.freeze({ from: Object.freeze({ ...e.from }), to: Object.freeze({ ...e.to }) }))),
     ...(config.identity === undefined ? {} : { identity: Object.freeze({ ...config.identity }) }),
+    ...(dns === undefined ? {} : { dns }),
   });
 }

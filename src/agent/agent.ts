@@ -7,6 +7,7 @@ import { EgressdError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { createMetricsRegistry } from '../core/metrics.ts';
 import { getOriginalDst } from '../core/original-dst.ts';
+import { startDnsProxy, type DnsProxyHandle } from '../dns/index.ts';
 import type { CertificateManager } from '../pki/certificate-manager.ts';
 import { registerCertificateMetrics } from '../pki/certificate-metrics.ts';
 import type { ConfigEvent, ConfigSource } from '../policy/config-source.ts';
@@ -50,6 +51,8 @@ export interface AgentHandle {
   registry: Registry;
   /** The workload certificate manager (`secureContext()` for mTLS), when identity is enabled. */
   identity: CertificateManager | undefined;
+  /** The DNS proxy (its UDP and TCP addresses, attribution, VIPs), when `config.dns` asked for one. */
+  dns: DnsProxyHandle | undefined;
   /** Stops accepting, lets open connections finish for up to `drainMs`, cuts the rest, flushes the audit log. */
   close(): Promise<void>;
 }
@@ -104,9 +107,21 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     idleTimeoutMs: config.idleTimeoutMs,
   };
   const originalDestination = runtime.originalDestination ?? getOriginalDst;
+  let dns: DnsProxyHandle | undefined;
 
   try {
     await configSource.start();
+    if (config.dns !== undefined) {
+      // The real Policy, not the pipeline's view of it: names are judged without a port (decideName), VIPs come from every ServiceEntry.
+      dns = await startDnsProxy(config.dns, {
+        policy: () => configSource.current()?.policy,
+        identity: pipeline.identity,
+        audit: sink,
+        logger,
+        registry,
+      });
+      pipeline.dns = dns;
+    }
     outboundServers = await listenOutbound(config, logger, (socket) => void handleOutbound(pipeline, originalDestination, socket));
     servers.push(...outboundServers);
     const proxy = createExplicitProxy(pipeline);
@@ -123,7 +138,8 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
       },
       configDump: () => ({
         config: configSource.status(),
-        listeners: addresses(),
+        // UDP and TCP share each address and port.
+        listeners: { ...addresses(), ...(dns === undefined ? {} : { dns: dns.addresses.udp }) },
         ready: listening && !draining && configSource.current() !== undefined && certified(),
         activeConnections: tracker.size,
         options: config,
@@ -134,6 +150,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     await listen(admin, config.adminPort, config.bind, 'admin');
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    await dns?.close();
     await identity?.stop();
     await configSource.close();
     await sink.close();
@@ -171,6 +188,8 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     }
     admin.closeAllConnections();
     await new Promise((resolve) => admin.close(resolve));
+    // Last: applications may resolve names while their connections drain.
+    await dns?.close();
     await identity?.stop();
     await configSource.close();
     await sink.close();
@@ -181,6 +200,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     configSource,
     registry,
     identity,
+    dns,
     close: () => (closing ??= close()),
   };
 }

@@ -4,6 +4,7 @@ import { createLogger } from '../core/logger.ts';
 import { parseDuration } from '../core/duration.ts';
 import { formatOptions, parseCommand, processEnv, type OptionSpecs, type ParsedCommand } from '../core/options.ts';
 import { parseResolveOverride } from '../core/resolve-override.ts';
+import { DNS_DEFAULTS, type DnsProxyConfig } from '../dns/index.ts';
 import { onShutdown } from '../core/shutdown.ts';
 import { startAgent } from './agent.ts';
 import { AGENT_DEFAULTS, agentConfig } from './agent-config.ts';
@@ -36,6 +37,13 @@ export const AGENT_OPTIONS = {
   'cert-ttl': { type: 'string', env: 'EGRESSD_CERT_TTL', default: '24h', description: 'certificate validity to ask for (24h, 30m, 90s); the CA may cap it' },
   'renew-fraction': { type: 'string', env: 'EGRESSD_RENEW_FRACTION', default: String(IDENTITY_DEFAULTS.renewFraction), description: 'renew once this fraction of the remaining lifetime has passed (0 to 1)' },
   'cert-output-dir': { type: 'string', env: 'EGRESSD_CERT_OUTPUT_DIR', description: 'also write cert-chain.pem, key.pem and root-cert.pem here on each rotation' },
+  dns: { type: 'boolean', env: 'EGRESSD_DNS', default: true, description: 'answer the pod\'s DNS (egressd init redirects port 53 to --dns-port); --dns=false: no DNS proxy' },
+  'dns-port': { type: 'integer', env: 'EGRESSD_DNS_PORT', default: DNS_DEFAULTS.port, description: 'DNS proxy port, UDP and TCP (init\'s --dns-port)' },
+  'dns-bind': { type: 'list', env: 'EGRESSD_DNS_BIND', default: DNS_DEFAULTS.bind, description: 'DNS proxy addresses, loopback only (REDIRECT sends DNS to 127.0.0.1 and ::1)' },
+  'resolv-conf': { type: 'string', env: 'EGRESSD_RESOLV_CONF', default: DNS_DEFAULTS.resolvConf, description: "the pod's resolv.conf: its nameservers answer what the allowlist does not" },
+  'cluster-domain': { type: 'string', env: 'EGRESSD_CLUSTER_DOMAIN', default: DNS_DEFAULTS.clusterDomain, description: 'names under it are forwarded without being judged' },
+  'dns-deny-rcode': { type: 'string', env: 'EGRESSD_DNS_DENY_RCODE', default: DNS_DEFAULTS.denyRcode, description: 'answer to a name no ServiceEntry allows: NXDOMAIN or REFUSED' },
+  'dns-auto-allocate': { type: 'boolean', env: 'EGRESSD_DNS_AUTO_ALLOCATE', default: DNS_DEFAULTS.autoAllocate, description: 'answer ServiceEntry hosts without addresses with a virtual IP (Istio\'s DNS auto-allocation); connections to it go by name' },
   'log-level': { type: 'string', env: 'EGRESSD_LOG_LEVEL', default: 'info', description: 'trace, debug, info, warn, error' },
   help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
 } as const satisfies OptionSpecs;
@@ -68,6 +76,7 @@ export async function runAgentCommand(argv: string[], env: Readonly<Record<strin
     resolve: (options.resolve ?? []).map(parseResolveOverride),
     connectTo: (options['connect-to'] ?? []).map(parseConnectTo),
     ...(options['ca-address'] === undefined ? {} : { identity: identityOptions(options['ca-address'], options) }),
+    ...(options.dns ? { dns: dnsOptions(options) } : {}),
   });
   const logger = createLogger('agent', { level: options['log-level'] });
   const agent = await startAgent(config, { logger });
@@ -96,6 +105,19 @@ function identityOptions(caAddress: string, options: ParsedCommand<typeof AGENT_
     certTtlSeconds: parseDuration(options['cert-ttl'], '--cert-ttl'),
     renewFraction,
     ...(options['cert-output-dir'] === undefined ? {} : { certOutputDir: options['cert-output-dir'] }),
+  };
+}
+
+/** The DNS proxy's settings; agentConfig() validates them with the rest. */
+function dnsOptions(options: ParsedCommand<typeof AGENT_OPTIONS>['options']): DnsProxyConfig {
+  return {
+    ...DNS_DEFAULTS,
+    port: options['dns-port'],
+    bind: options['dns-bind'],
+    resolvConf: options['resolv-conf'],
+    clusterDomain: options['cluster-domain'],
+    denyRcode: options['dns-deny-rcode'].toUpperCase() as DnsProxyConfig['denyRcode'],
+    autoAllocate: options['dns-auto-allocate'],
   };
 }
 

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { formatHostPort } from '../core/net.ts';
 import { unmapped } from './connection-record.ts';
+import { namesFromDns } from './dns-names.ts';
 import { isOwnListener } from './loop-guard.ts';
 import { decideSniffed, forward, openRecord, planRoute, refuseSniffed, whenClosed, type Pipeline } from './pipeline.ts';
 import { refuseTcp } from './refuse.ts';
@@ -45,12 +46,14 @@ export async function handleOutbound(pipeline: Pipeline, originalDestination: Or
     }
 
     const sniffed = await sniff(socket, { peekTimeoutMs: pipeline.peekTimeoutMs, sniffTimeoutMs: pipeline.sniffTimeoutMs });
-    const verdict = decideSniffed(pipeline, record, sniffed, { names: [], port: dst.port, address: dst.address, protocol: 'TCP' });
+    const named = namesFromDns(pipeline, dst, sniffed);
+    const verdict = decideSniffed(pipeline, record, sniffed, { names: named.names, port: dst.port, address: dst.address, protocol: 'TCP' });
     if (!verdict.allow) {
       await refuseSniffed(pipeline, record, socket, sniffed, verdict, dst.port);
       return;
     }
-    const routed = await planRoute(pipeline, record, verdict, { host: verdict.host, port: dst.port }, dst);
+    // A VIP is routed like a name given to the explicit proxy: nothing was dialled that could be used.
+    const routed = await planRoute(pipeline, record, verdict, { host: verdict.host, port: dst.port }, named.vip ? undefined : dst);
     if (!routed.verdict.allow) {
       await refuseSniffed(pipeline, record, socket, sniffed, routed.verdict, dst.port);
       return;

@@ -3,6 +3,7 @@ import type { AuditSink } from '../core/audit.ts';
 import type { Logger } from '../core/logger.ts';
 import { ConnectionRecord, type ListenerName } from './connection-record.ts';
 import type { ConnectionTracker } from './connection-tracker.ts';
+import type { DnsNames } from './dns-names.ts';
 import { decide, type DecideFacts, type Identity, type NamedHost, type PolicyView, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
 import { auditPath } from './http-request-head.ts';
@@ -30,6 +31,8 @@ export interface Pipeline {
   identity: Identity;
   route: Route;
   resolve: Resolver;
+  /** The DNS proxy's knowledge of addresses it answered with (VIPs, attribution); absent without one. */
+  dns?: DnsNames;
   /** Ports of the agent's own listeners, for loop detection. */
   ownPorts(): ReadonlySet<number>;
   sink: AuditSink;

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { AuditRecord } from '../../../src/core/audit.ts';
 import { echoServer, eventually, JsonLines, proxyConnect, serviceEntry, tempDir } from './_harness.ts';
 import { SPIFFE_ID, startTestCa, TRUST_DOMAIN } from './_identity.ts';
+import { query, rcodeOf, udp } from '../dns/_dns-client.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/egressd.js', import.meta.url));
 
@@ -22,7 +23,8 @@ interface Running {
 }
 
 function runAgent(t: ExecutionContext, args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [BIN, 'agent', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The DNS proxy is on by default: port 0, so that agents running side by side do not fight over 15053.
+  const child = spawn(process.execPath, [BIN, 'agent', ...args], { env: { ...process.env, EGRESSD_DNS_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs = new JsonLines();
   const stdout = new JsonLines<AuditRecord>();
   child.stderr!.pipe(logs);
@@ -37,7 +39,7 @@ function runAgent(t: ExecutionContext, args: string[], env: Record<string, strin
 /** Output of a run expected to end by itself: exit code and the text it printed. */
 function runToEnd(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'agent', ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [BIN, 'agent', ...args], { env: { ...process.env, EGRESSD_DNS_PORT: '0', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -152,7 +154,47 @@ test('an audit log that cannot be opened stops the start with its error code', a
 test('--help lists every flag with its environment variable', async (t) => {
   const result = await runToEnd(['--help']);
   t.is(result.code, 0);
-  for (const flag of ['--ca-address [$EGRESSD_CA_ADDRESS]', '--service-account [$SERVICE_ACCOUNT]', '--cert-ttl', '--renew-fraction', '--cert-output-dir', '--config-dir [$EGRESSD_CONFIG_DIR]', '--namespace [$POD_NAMESPACE]', '--labels-file', '--resolve', '--connect-to [$EGRESSD_CONNECT_TO]', '--drain-seconds', '--peek-timeout-ms']) {
+  for (const flag of ['--ca-address [$EGRESSD_CA_ADDRESS]', '--service-account [$SERVICE_ACCOUNT]', '--cert-ttl', '--renew-fraction', '--cert-output-dir', '--config-dir [$EGRESSD_CONFIG_DIR]', '--namespace [$POD_NAMESPACE]', '--labels-file', '--resolve', '--connect-to [$EGRESSD_CONNECT_TO]', '--drain-seconds', '--peek-timeout-ms', '--dns [$EGRESSD_DNS]', '--dns-port [$EGRESSD_DNS_PORT]', '--resolv-conf', '--cluster-domain', '--dns-deny-rcode', '--dns-auto-allocate', '--dns-bind']) {
     t.true(result.stdout.includes(flag), flag);
   }
+});
+
+test('DNS flags: the proxy answers on --dns-port with the upstreams of --resolv-conf, /config_dump lists it; --dns=false runs none', async (t) => {
+  const dir = tempDir(t);
+  const resolvConf = join(dir, 'resolv.conf');
+  writeFileSync(resolvConf, 'nameserver 127.0.0.1\nnameserver ::1\noptions ndots:5\n');
+  const agent = runAgent(t, ['--config-dir', dir, '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--resolv-conf', resolvConf, '--dns-bind', '127.0.0.1', '--dns-auto-allocate'], {
+    EGRESSD_DNS_DENY_RCODE: 'refused',
+    EGRESSD_CLUSTER_DOMAIN: 'corp.internal',
+  });
+  const listener = await agent.logs.find((l) => l.msg === 'listening' && l.listener === 'dns' && l.transport === 'udp', 'the DNS listener');
+  const forwarding = await agent.logs.find((l) => Array.isArray(l.upstreams), 'the upstreams');
+  t.deepEqual(forwarding.upstreams, [{ host: '127.0.0.1', port: 53 }, { host: '::1', port: 53 }]);
+  const adminPort = await portOf(agent, 'admin');
+  const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as { listeners: { dns: { address: string; port: number }[] }; options: { dns: Record<string, unknown> } };
+  t.deepEqual(dump.listeners.dns, [{ address: '127.0.0.1', family: 'IPv4', port: listener.port }]);
+  t.like(dump.options.dns, { resolvConf, clusterDomain: 'corp.internal', denyRcode: 'REFUSED', autoAllocate: true, bind: ['127.0.0.1'] });
+  await eventually(async () => ((await fetch(`http://127.0.0.1:${adminPort}/healthz/ready`)).status === 200 ? true : undefined), 'readiness');
+  t.is(rcodeOf(await udp(listener.port as number, query('nothing-allows.example.test', 'A'))), 5, 'an empty allowlist allows no name: REFUSED, as EGRESSD_DNS_DENY_RCODE says');
+  t.like(await agent.stdout.find(() => true), { listener: 'dns', host: 'nothing-allows.example.test', decision: 'deny' });
+  agent.child.kill('SIGTERM');
+  t.is(await agent.exited, 0);
+
+  const off = runAgent(t, ['--config-dir', dir, '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--dns=false']);
+  const offAdmin = await portOf(off, 'admin');
+  const offDump = (await (await fetch(`http://127.0.0.1:${offAdmin}/config_dump`)).json()) as { listeners: Record<string, unknown>; options: Record<string, unknown> };
+  t.false('dns' in offDump.listeners);
+  t.false('dns' in offDump.options);
+  off.child.kill('SIGTERM');
+  t.is(await off.exited, 0);
+});
+
+test('bad DNS flags are refused before start, with exit code 2; an unreadable --resolv-conf stops the start', async (t) => {
+  const bad = await runToEnd(['--dns-bind', '0.0.0.0', '--dns-deny-rcode', 'SERVFAIL', '--cluster-domain', '*.local']);
+  t.is(bad.code, 2);
+  for (const part of ['dns: bind address "0.0.0.0" is not a loopback address', 'dns: denyRcode: "SERVFAIL" must be NXDOMAIN or REFUSED', 'dns: clusterDomain "*.local"']) t.true(bad.stderr.includes(part), part);
+  const dir = tempDir(t);
+  const missing = await runToEnd(['--config-dir', dir, '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--resolv-conf', join(dir, 'nope.conf')]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /cannot read .*nope\.conf: ENOENT \(EGRESSD_ERR_RESOLV_CONF\)/);
 });
