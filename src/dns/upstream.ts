@@ -14,6 +14,12 @@ import { FLAG, HEADER_BYTES, RCODE, skipName } from './wire.ts';
  * only if it comes from the server asked, carries the id and echoes the
  * question; SERVFAIL, REFUSED and NOTIMP move on to the next server, as
  * glibc does, and are returned when no server does better.
+ *
+ * Each UDP query goes out of a socket of its own (RFC 5452): a forged answer
+ * must then guess the kernel's random ephemeral port as well as the 16-bit
+ * id, not the id alone, and a poisoned cache entry would name the
+ * destinations of later connections. The socket is connected to the server,
+ * so the kernel drops datagrams from anybody else before we see them.
  */
 
 export type Transport = 'udp' | 'tcp';
@@ -33,18 +39,12 @@ export interface UpstreamOptions {
   observe?: (seconds: number, transport: Transport) => void;
 }
 
-interface Pending {
-  server: HostPort;
-  question: Buffer;
-  resolve: (reply: Buffer | undefined) => void;
-}
-
 const RETRYABLE = new Set<number>([RCODE.SERVFAIL, RCODE.REFUSED, RCODE.NOTIMP]);
 
 export class Upstreams {
   readonly #options: UpstreamOptions;
-  readonly #sockets = new Map<4 | 6, dgram.Socket>();
-  readonly #pending = new Map<number, Pending>();
+  /** Settles each UDP query in flight (with no answer), for close(). */
+  readonly #udpInFlight = new Set<() => void>();
   readonly #tcp = new Set<net.Socket>();
   #closed = false;
 
@@ -84,47 +84,32 @@ export class Upstreams {
   }
 
   #udp(server: HostPort, buildQuery: (id: number) => Buffer): Promise<Buffer | undefined> {
-    let id = randomInt(65536);
-    while (this.#pending.has(id)) id = (id + 1) & 0xffff;
+    const id = randomInt(65536);
     const query = buildQuery(id);
     const question = questionOf(query);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => settle(undefined), this.#options.timeoutMs);
+      const socket = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
+      let settled = false;
       const settle = (reply: Buffer | undefined): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        this.#pending.delete(id);
+        this.#udpInFlight.delete(abandon);
+        socket.close();
         resolve(reply);
       };
-      this.#pending.set(id, { server, question, resolve: settle });
-      this.#socket(net.isIPv6(server.host) ? 6 : 4).send(query, server.port, server.host, (err) => {
-        if (err) settle(undefined);
+      const abandon = (): void => settle(undefined);
+      const timer = setTimeout(abandon, this.#options.timeoutMs);
+      this.#udpInFlight.add(abandon);
+      // ECONNREFUSED (the server's ICMP port unreachable) on a connected socket: no answer, try the next server.
+      socket.on('error', abandon);
+      socket.on('message', (msg, rinfo) => {
+        if (isAnswer(msg, id, question) && rinfo.port === server.port && sameAddress(rinfo.address, server.host)) settle(msg);
+      });
+      socket.connect(server.port, server.host, () => {
+        if (!settled) socket.send(query, (err) => err && abandon());
       });
     });
-  }
-
-  #socket(family: 4 | 6): dgram.Socket {
-    let socket = this.#sockets.get(family);
-    if (socket !== undefined) return socket;
-    socket = dgram.createSocket(family === 4 ? 'udp4' : 'udp6');
-    socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
-    // An unreachable server shows up as a timeout; a socket error must not take the process down.
-    socket.on('error', () => undefined);
-    socket.unref();
-    this.#sockets.set(family, socket);
-    return socket;
-  }
-
-  #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (msg.length < HEADER_BYTES || (msg[2]! & 0x80) === 0) return;
-    const pending = this.#pending.get(msg.readUInt16BE(0));
-    if (pending === undefined || rinfo.port !== pending.server.port || !sameAddress(rinfo.address, pending.server.host)) return;
-    let echoed: Buffer;
-    try {
-      echoed = questionOf(msg);
-    } catch {
-      return;
-    }
-    if (sameQuestion(echoed, pending.question)) pending.resolve(msg);
   }
 
   #tcpExchange(server: HostPort, query: Buffer): Promise<Buffer | undefined> {
@@ -144,29 +129,30 @@ export class Upstreams {
       socket.on('close', () => finish(undefined));
       socket.on('connect', () => socket.write(frame(query)));
       socket.on('data', (chunk: Buffer) => {
-        for (const msg of framer.push(chunk)) {
-          if (msg.length < HEADER_BYTES || msg.readUInt16BE(0) !== id) continue;
-          try {
-            if (sameQuestion(questionOf(msg), question)) return finish(msg);
-          } catch {
-            return finish(undefined);
-          }
-        }
+        for (const msg of framer.push(chunk)) if (isAnswer(msg, id, question)) return finish(msg);
       });
     });
   }
 
   close(): void {
     this.#closed = true;
-    for (const pending of this.#pending.values()) pending.resolve(undefined);
+    for (const abandon of [...this.#udpInFlight]) abandon();
     for (const socket of this.#tcp) socket.destroy();
-    for (const socket of this.#sockets.values()) socket.close();
-    this.#sockets.clear();
   }
 }
 
 function closedError(): EgressdError {
   return new EgressdError('EGRESSD_ERR_UPSTREAM', 'the DNS proxy is closing');
+}
+
+/** A response with our id that echoes our question (a message that cannot be read is none). */
+function isAnswer(msg: Buffer, id: number, question: Buffer): boolean {
+  if (msg.length < HEADER_BYTES || (msg[2]! & 0x80) === 0 || msg.readUInt16BE(0) !== id) return false;
+  try {
+    return sameQuestion(questionOf(msg), question);
+  } catch {
+    return false;
+  }
 }
 
 /** The first question's bytes; throws on a message too short to have one. */
