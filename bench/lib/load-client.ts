@@ -1,18 +1,35 @@
 /**
- * Load generator, run as a child process inside the pod namespace (as the UID
+ * Load generator, run as a child process inside a namespace (as the UID
  * whose path is measured). Two modes, one JSON line on stdout:
  *   rate HOST PORT RPS SECONDS CONNS   GETs of /1k at a fixed arrival rate over CONNS keep-alive connections;
  *                                      latency is measured from the scheduled send time (no coordinated omission)
  *   bulk HOST PORT MIB                 one connection reads MIB mebibytes from /bulk
+ * HOST may be a name (resolved once per connection, /etc/hosts included).
+ * Options: --https with --ca FILE (PEM roots the server must chain to; else
+ * the system's) and --servername NAME (SNI and the name checked; default HOST).
  */
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { parseArgs } from 'node:util';
 
-const [mode, host, portText, a, b, c] = process.argv.slice(2);
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { https: { type: 'boolean', default: false }, ca: { type: 'string' }, servername: { type: 'string' } },
+});
+const [mode, host, portText, a, b, c] = positionals;
 const port = Number(portText);
+const tlsOptions = flags.https ? { ...(flags.ca ? { ca: readFileSync(flags.ca, 'utf8') } : {}), servername: flags.servername ?? host } : undefined;
+
+function newAgent(keepAlive: boolean, maxSockets = Infinity): Agent {
+  return tlsOptions ? new HttpsAgent({ keepAlive, maxSockets, ...tlsOptions }) : new Agent({ keepAlive, maxSockets });
+}
 
 function get(agent: Agent, path: string, onData?: (n: number) => void): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, agent, headers: { host: `${host}:${port}` } }, (res) => {
+    const send = tlsOptions ? httpsRequest : request;
+    // Host header left to Node: "host" on the protocol's default port, "host:port" otherwise.
+    const req = send({ host, port, path, agent }, (res) => {
       res.on('data', (chunk: Buffer) => onData?.(chunk.length));
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);
@@ -27,7 +44,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function rate(rps: number, seconds: number, conns: number): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: conns });
+  const agent = newAgent(true, conns);
   for (let i = 0; i < conns * 2; i++) await get(agent, '/1k'); // warm the pool
   const total = Math.round(rps * seconds);
   const latencies: number[] = [];
@@ -58,7 +75,7 @@ async function rate(rps: number, seconds: number, conns: number): Promise<void> 
 }
 
 async function bulk(mib: number): Promise<void> {
-  const agent = new Agent({ keepAlive: false });
+  const agent = newAgent(false);
   let bytes = 0;
   const start = performance.now();
   await get(agent, `/bulk?mib=${mib}`, (n) => (bytes += n));

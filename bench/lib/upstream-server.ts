@@ -1,14 +1,19 @@
 /**
  * The benchmark's destination, run inside the "internet" namespace:
  * `/1k` answers 1 KiB, `/bulk?mib=N` streams N MiB. Prints "listening" when up.
+ * With CERT and KEY (PEM files) it serves HTTPS instead of HTTP.
+ *
+ *   upstream-server.ts [HOST] [PORT] [CERT KEY]
  */
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 
-const [host = '0.0.0.0', portText = '8080'] = process.argv.slice(2);
+const [host = '0.0.0.0', portText = '8080', certFile, keyFile] = process.argv.slice(2);
 const KIB = Buffer.alloc(1024, 'x');
 const CHUNK = Buffer.alloc(256 * 1024, 'y');
 
-const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+function handle(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://x');
   if (url.pathname === '/bulk') {
     let left = Number(url.searchParams.get('mib') ?? '1') * 4;
@@ -25,5 +30,10 @@ const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   }
   res.writeHead(200, { 'content-length': KIB.length });
   res.end(KIB);
-});
+}
+
+const server =
+  certFile && keyFile
+    ? createHttpsServer({ keepAliveTimeout: 60_000, cert: readFileSync(certFile), key: readFileSync(keyFile) }, handle)
+    : createServer({ keepAliveTimeout: 60_000 }, handle);
 server.listen(Number(portText), host, () => process.stdout.write('listening\n'));
