@@ -6,31 +6,42 @@ import dnsPacket from 'dns-packet';
 import type { AuditRecord } from '../../src/core/audit.ts';
 import { allocateVips } from '../../src/dns/index.ts';
 import {
+  addServerAddress,
+  answer,
   canRunNetns,
   createPodInternet,
   execInNetns,
   mustExecInNetns,
+  pollUntil,
+  probe,
   spawnInNetns,
   spawnNodeInNetns,
+  startServers,
   waitForListen,
-  TSX_ARGS,
   type NetnsProcess,
   type PodInternet,
 } from './harness/index.ts';
 
 /**
- * The DNS proxy for real: a pod namespace with `egressd init`'s rules, the
- * proxy in it as UID 1337 (test/e2e/dns-proxy-runner.ts), dnsmasq as the
- * pod's original nameserver in the "internet" namespace, and applications as
- * UID 1000 resolving with dig and glibc (getent). The pod's resolv.conf names
- * an address nobody serves: iptables redirects port 53 to the proxy anyway.
+ * The agent's DNS proxy for real: a pod namespace with `egressd init`'s
+ * rules, the real `egressd agent` in it as UID 1337, dnsmasq as the pod's
+ * nameserver in the "internet" namespace, and applications as UID 1000
+ * resolving with dig and glibc (getent), then connecting. The pod's
+ * resolv.conf names dnsmasq, as a pod's names the cluster DNS: the
+ * application's queries are redirected to the agent, the agent's own (its
+ * upstream, and the names it dials) go to dnsmasq. Answers only the agent
+ * gives (NXDOMAIN for a name dnsmasq knows, VIPs) show who answered.
  */
-const PREFIX = 'egd-';
+const PREFIX = 'egw-';
 const APP = 1000;
 const AGENT = 1337;
 const ADMIN_PORT = 15000;
-/** What the pod's /etc/resolv.conf says; nothing listens there. */
-const POD_NAMESERVER = '10.77.0.53';
+/** An address nobody serves: a query sent there is answered all the same, by the agent. */
+const NOWHERE = '10.77.0.53';
+/** db.example.test (raw TCP on TCP_PORT, resolution NONE) and the address vip.example.test really has. */
+const DB_IP = '192.168.77.20';
+const VIP_REAL_IP = '192.168.77.30';
+const TCP_PORT = 7000;
 const netns = await canRunNetns(PREFIX);
 const e2e = netns.ok ? test.serial : test.skip;
 if (!netns.ok) {
@@ -54,12 +65,21 @@ kind: ServiceEntry
 metadata: {name: by-name}
 spec:
   hosts: [vip.example.test]
-  ports: [{number: 443, name: https, protocol: HTTPS}]
+  ports: [{number: 443, name: https, protocol: HTTPS}, {number: ${TCP_PORT}, name: tcp, protocol: TCP}]
   resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db}
+spec:
+  hosts: [db.example.test]
+  ports: [{number: ${TCP_PORT}, name: tcp, protocol: TCP}]
+  resolution: NONE
 `;
 
 interface World {
   topo: PodInternet;
+  /** The agent, whose stdout carries the audit records. */
   proxy: NetnsProcess;
   dnsmasq: NetnsProcess;
 }
@@ -71,12 +91,14 @@ async function world(t: ExecutionContext): Promise<World> {
   await chmod(dir, 0o755);
   await mkdir(join(dir, 'config'));
   await writeFile(join(dir, 'config', 'allowlist.yaml'), ALLOWLIST);
-  await writeFile(join(dir, 'resolv.conf'), `nameserver ${topo.internetIp}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n`);
-  // What `ip netns exec` shows the pod's processes as /etc/resolv.conf.
+  // What `ip netns exec` shows the pod's processes, the agent included, as /etc/resolv.conf.
   const etc = join('/etc/netns', topo.pod);
   await mkdir(etc, { recursive: true });
   t.teardown(() => rm(etc, { recursive: true, force: true }));
-  await writeFile(join(etc, 'resolv.conf'), `nameserver ${POD_NAMESERVER}\noptions timeout:3 attempts:1\n`);
+  await writeFile(join(etc, 'resolv.conf'), `nameserver ${topo.internetIp}\noptions timeout:3 attempts:1\n`);
+  await addServerAddress(topo, DB_IP);
+  await addServerAddress(topo, VIP_REAL_IP);
+  await startServers(t, topo.internet, { name: 'internet', servers: [{ kind: 'tcp', host: '0.0.0.0', port: TCP_PORT }] });
 
   const big = ['a', 'b', 'c'].map((c) => c.repeat(250)).join(',');
   const dnsmasq = spawnInNetns(t, topo.internet, 'dnsmasq', [
@@ -92,6 +114,8 @@ async function world(t: ExecutionContext): Promise<World> {
     '--local=/example.org/',
     '--local=/cluster.local/',
     '--host-record=api.example.test,192.168.77.10',
+    `--host-record=db.example.test,${DB_IP}`,
+    `--host-record=vip.example.test,${VIP_REAL_IP}`,
     '--host-record=denied.example.org,192.168.77.66',
     '--host-record=kubernetes.default.svc.cluster.local,10.96.0.1',
     `--txt-record=big.example.test,${big}`,
@@ -100,9 +124,18 @@ async function world(t: ExecutionContext): Promise<World> {
 
   const init = await execInNetns(topo.pod, process.execPath, ['bin/egressd.js', 'init']);
   t.is(init.code, 0, `egressd init: ${init.stderr}`);
-  const options = { configDir: join(dir, 'config'), resolvConf: join(dir, 'resolv.conf'), adminPort: ADMIN_PORT, autoAllocate: true };
-  const proxy = spawnNodeInNetns(t, topo.pod, [...TSX_ARGS, 'test/e2e/dns-proxy-runner.ts', JSON.stringify(options)], { uid: AGENT });
-  await proxy.waitForLine((line) => line.includes('"ready":true'));
+  // Every DNS flag at its default (port 15053, loopback, /etc/resolv.conf, cluster.local) but auto-allocation.
+  const proxy = spawnNodeInNetns(t, topo.pod, ['bin/egressd.js', 'agent', '--config-dir', join(dir, 'config'), '--dns-auto-allocate', '--log-level', 'warn'], { uid: AGENT });
+  await pollUntil(
+    'the agent to report ready',
+    async () => {
+      const r = await execInNetns(topo.pod, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://127.0.0.1:${ADMIN_PORT}/healthz/ready`]);
+      return r.stdout === '200' ? true : undefined;
+    },
+    { timeoutMs: 90_000 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; agent stderr: ${proxy.stderr().trim()}`);
+  });
   return { topo, proxy, dnsmasq };
 }
 
@@ -125,7 +158,7 @@ async function admin(w: World, path: string): Promise<string> {
 }
 
 async function metricValue(w: World, name: string, labels: string): Promise<number> {
-  const line = (await admin(w, '/metrics')).split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
+  const line = (await admin(w, '/stats/prometheus')).split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
   return line === undefined ? 0 : Number(line.split(' ').pop());
 }
 
@@ -133,13 +166,12 @@ e2e('applications resolve through the proxy: allowed names, VIPs, cluster names;
   const w = await world(t);
   t.is((await dig(w, ['+short', 'api.example.test'])).trim(), '192.168.77.10');
   t.regex((await execInNetns(w.topo.pod, 'getent', ['ahostsv4', 'api.example.test'], { uid: APP })).stdout, /^192\.168\.77\.10\s+STREAM api\.example\.test/m);
-  t.deepEqual(JSON.parse(await admin(w, '/name?ip=192.168.77.10')), { host: 'api.example.test', allowed: true, names: ['api.example.test'], source: 'dns' });
+  t.regex((await execInNetns(w.topo.pod, 'getent', ['hosts', 'api.example.test'], { uid: APP })).stdout, /^192\.168\.77\.10\s+api\.example\.test$/m);
 
   const vip = allocateVips(['vip.example.test']).addressesOf('vip.example.test')!;
   t.is((await dig(w, ['+short', 'vip.example.test'])).trim(), vip.ipv4);
   t.is((await dig(w, ['+short', 'vip.example.test', 'AAAA'])).trim(), vip.ipv6);
   t.regex((await execInNetns(w.topo.pod, 'getent', ['ahostsv4', 'vip.example.test'], { uid: APP })).stdout, new RegExp(`^${vip.ipv4.replace(/\./g, '\\.')}\\s`, 'm'));
-  t.like(JSON.parse(await admin(w, `/name?ip=${vip.ipv4}`)), { host: 'vip.example.test', source: 'vip' });
 
   t.is((await dig(w, ['+short', 'kubernetes.default.svc.cluster.local'])).trim(), '10.96.0.1', 'cluster names are forwarded unjudged');
 
@@ -154,7 +186,8 @@ e2e('applications resolve through the proxy: allowed names, VIPs, cluster names;
   );
   t.false(audits(w).some((r) => r.host === 'api.example.test'), 'allowed names write no record');
 
-  t.is(status(await dig(w, ['denied.example.org'], w.topo.internetIp)), 'NXDOMAIN', 'asking the real nameserver directly is redirected to the proxy as well');
+  t.is(status(await dig(w, ['denied.example.org'], w.topo.internetIp)), 'NXDOMAIN', 'asking the real nameserver by name is redirected to the proxy (dnsmasq knows the name)');
+  t.is((await dig(w, ['+short', 'api.example.test'], NOWHERE)).trim(), '192.168.77.10', 'so is asking an address nobody serves');
   t.is((await dig(w, ['+short', 'api.example.test'], 'fd77::53')).trim(), '192.168.77.10', 'over IPv6 too');
 });
 
@@ -178,7 +211,7 @@ const dgram = require('node:dgram');
 const s = dgram.createSocket('udp4');
 const timer = setTimeout(() => { console.log('timeout'); process.exit(1); }, 5000);
 s.on('message', (m) => { clearTimeout(timer); console.log(m.toString('hex')); s.close(); });
-for (const hex of process.argv.slice(1)) s.send(Buffer.from(hex, 'hex'), 53, '${POD_NAMESERVER}');
+for (const hex of process.argv.slice(1)) s.send(Buffer.from(hex, 'hex'), 53, '${NOWHERE}');
 `;
 
 e2e('malformed packets are dropped or FORMERR, counted, and the proxy keeps answering', async (t) => {
@@ -206,4 +239,32 @@ e2e('malformed packets are dropped or FORMERR, counted, and the proxy keeps answ
   t.is(await metricValue(w, 'egressd_dns_malformed_packets_total', 'transport="udp"'), cases.length);
   t.is((await dig(w, ['+short', 'api.example.test'])).trim(), '192.168.77.10', 'and it still answers');
   t.is(w.proxy.stderr().includes('"level":50'), false, 'no errors logged');
+});
+
+e2e('raw TCP to an address the application resolved is decided and audited on the name; a VIP is reached by its host', async (t) => {
+  const w = await world(t);
+  const before = await probe(w.topo.pod, { kind: 'tcp', host: DB_IP, port: TCP_PORT }, { uid: APP });
+  t.false(before.ok, 'nothing named the address yet: judged on the IP, which no ServiceEntry lists');
+  await w.proxy.waitForLine((l) => l.includes('"listener":"outbound"'));
+  t.like(audits(w).find((r) => r.listener === 'outbound'), { decision: 'deny', reason: 'no_matching_rule', host: DB_IP, host_source: 'ip' });
+
+  t.is((await dig(w, ['+short', 'db.example.test'])).trim(), DB_IP);
+  const reached = answer<{ localAddress: string; localPort: number }>(await probe(w.topo.pod, { kind: 'tcp', host: DB_IP, port: TCP_PORT }, { uid: APP }));
+  t.like(reached, { localAddress: DB_IP, localPort: TCP_PORT }, 'the server spoke first; the client sent nothing');
+  await w.proxy.waitForLine((l) => l.includes('"host":"db.example.test"') && l.includes('"listener":"outbound"'));
+  t.like(
+    audits(w).find((r) => r.listener === 'outbound' && r.host === 'db.example.test'),
+    { decision: 'allow', rule: 'ServiceEntry/default/db', host_source: 'dns', sni: null, protocol: 'tcp', dst: `${DB_IP}:${TCP_PORT}`, route: 'direct' },
+  );
+
+  const vip = allocateVips(['vip.example.test']).addressesOf('vip.example.test')!;
+  t.regex((await execInNetns(w.topo.pod, 'getent', ['hosts', 'vip.example.test'], { uid: APP })).stdout, new RegExp(`^${vip.ipv6}\\s+vip\\.example\\.test`, 'm'), 'glibc prefers the IPv6 VIP');
+  for (const address of [vip.ipv4, vip.ipv6]) {
+    const viaVip = answer<{ localAddress: string }>(await probe(w.topo.pod, { kind: 'tcp', host: address, port: TCP_PORT }, { uid: APP }));
+    t.is(viaVip.localAddress, VIP_REAL_IP, `${address}: the agent dialled the name (which has only an IPv4 address), never the VIP`);
+  }
+  await pollUntil('two records for the VIP', async () => (audits(w).filter((r) => r.host === 'vip.example.test' && r.listener === 'outbound').length === 2 ? true : undefined), { timeoutMs: 30_000 });
+  for (const record of audits(w).filter((r) => r.host === 'vip.example.test' && r.listener === 'outbound')) {
+    t.like(record, { decision: 'allow', rule: 'ServiceEntry/default/by-name', host_source: 'dns', dst: `${VIP_REAL_IP}:${TCP_PORT}` });
+  }
 });
