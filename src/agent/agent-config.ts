@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
+import { parseHostPort } from '../core/net.ts';
 import type { ResolveOverride } from '../core/resolve-override.ts';
 import { dnsProxyConfig, type DnsProxyConfig } from '../dns/index.ts';
 import type { ConnectToEntry } from './connect-to.ts';
@@ -56,6 +57,15 @@ export interface AgentConfig {
    * connections that carry no SNI or Host.
    */
   dns?: Readonly<DnsProxyConfig>;
+  /** Send allowed traffic through the egress gateway (mTLS with the workload certificate); absent: direct. */
+  gateway?: AgentGatewayConfig;
+}
+
+export interface AgentGatewayConfig {
+  /** Gateway replicas, `host:port` each; a name stands for every address it resolves to. */
+  addresses: readonly string[];
+  /** SPIFFE IDs the gateway may present; empty: its certificate must name the host it is reached by. */
+  identities: readonly string[];
 }
 
 export const AGENT_DEFAULTS: Readonly<AgentConfig> = Object.freeze({
@@ -99,6 +109,7 @@ export function agentConfig(overrides: Partial<AgentConfig>): Readonly<AgentConf
   if (!NAMESPACE.test(config.namespace)) problems.push(`namespace "${config.namespace}" is not a Kubernetes namespace name`);
   if (config.configDir === '') problems.push('configDir is empty');
   if (config.identity !== undefined) problems.push(...identityProblems(config.identity, config.namespace).map((p) => `identity: ${p}`));
+  if (config.gateway !== undefined) problems.push(...gatewayProblems(config.gateway, config.identity !== undefined));
   let dns: Readonly<DnsProxyConfig> | undefined;
   if (config.dns !== undefined) {
     try {
@@ -117,6 +128,27 @@ export function agentConfig(overrides: Partial<AgentConfig>): Readonly<AgentConf
     resolve: Object.freeze(config.resolve.map((e) => Object.freeze({ ...e }))),
     connectTo: Object.freeze(config.connectTo.map((e) => Object.freeze({ from: Object.freeze({ ...e.from }), to: Object.freeze({ ...e.to }) }))),
     ...(config.identity === undefined ? {} : { identity: Object.freeze({ ...config.identity }) }),
+    ...(config.gateway === undefined
+      ? {}
+      : { gateway: Object.freeze({ addresses: Object.freeze([...config.gateway.addresses]), identities: Object.freeze([...config.gateway.identities]) }) }),
     ...(dns === undefined ? {} : { dns }),
   });
+}
+
+/** Worded for the flags that set them (--egress-gateway, --gateway-identity). */
+function gatewayProblems(gateway: AgentGatewayConfig, hasIdentity: boolean): string[] {
+  const problems: string[] = [];
+  if (!hasIdentity) problems.push('--egress-gateway needs a workload identity for mTLS to the gateway: set --ca-address (with --token-file and --ca-root-cert)');
+  if (gateway.addresses.length === 0) problems.push('--egress-gateway: at least one host:port');
+  for (const address of gateway.addresses) {
+    try {
+      parseHostPort(address);
+    } catch {
+      problems.push(`--egress-gateway "${address}" is not host:port`);
+    }
+  }
+  for (const id of gateway.identities) {
+    if (!/^spiffe:\/\/[^/\s]+\/\S*$/.test(id)) problems.push(`--gateway-identity "${id}" is not a SPIFFE ID (spiffe://<trust-domain>/...)`);
+  }
+  return problems;
 }

@@ -22,6 +22,7 @@ import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { handleOutbound, type OriginalDestination } from './outbound.ts';
 import type { Pipeline } from './pipeline.ts';
 import { createResolver } from './resolve.ts';
+import { gatewayRoute } from './gateway-route.ts';
 import { directRoute, type Route } from './route.ts';
 
 /** What the agent runs with, as opposed to what it is told (AgentConfig). Everything has a production default. */
@@ -78,6 +79,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     registerCertificateMetrics(identity, registry);
     identity.on('rotated', (status) => {
       rotated = true;
+      gateway?.refresh();
       logger.info({ spiffeId: status.spiffeId, serial: status.serial, notAfter: status.notAfter }, 'workload certificate ready');
     });
     // Requested before the listeners open, so that readiness waits as little as it can.
@@ -90,11 +92,23 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
   let draining = false;
 
   const resolve = createResolver(config.resolve);
+  const gateway =
+    runtime.route === undefined && config.gateway !== undefined && identity !== undefined
+      ? gatewayRoute({
+          addresses: config.gateway.addresses,
+          identities: config.gateway.identities,
+          secureContext: () => identity.secureContext(),
+          resolve,
+          logger,
+          connectTimeoutMs: config.connectTimeoutMs,
+          onReplicaDown: (replica) => metrics.gatewayReplicaFailures.inc({ replica }),
+        })
+      : undefined;
   const ownPorts = (): Set<number> => new Set(servers.map((s) => (s.address() as AddressInfo | null)?.port).filter((p): p is number => p !== undefined));
   const pipeline: Pipeline = {
     policy: () => configSource.current()?.policy,
-    identity: { namespace: config.namespace, labels: config.labels },
-    route: runtime.route ?? directRoute({ connectTimeoutMs: config.connectTimeoutMs, connectTo: config.connectTo, resolve, isOwnListener: (address, port) => isOwnListener(address, port, ownPorts()) }),
+    identity: { namespace: config.namespace, labels: config.labels, ...(identity === undefined ? {} : { spiffeId: identity.spiffeId }) },
+    route: runtime.route ?? gateway ?? directRoute({ connectTimeoutMs: config.connectTimeoutMs, connectTo: config.connectTo, resolve, isOwnListener: (address, port) => isOwnListener(address, port, ownPorts()) }),
     resolve,
     ownPorts,
     sink,
@@ -105,6 +119,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     peekTimeoutMs: config.peekTimeoutMs,
     sniffTimeoutMs: config.sniffTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
+    warned: new Set(),
   };
   const originalDestination = runtime.originalDestination ?? getOriginalDst;
   let dns: DnsProxyHandle | undefined;
@@ -142,6 +157,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
         listeners: { ...addresses(), ...(dns === undefined ? {} : { dns: dns.addresses.udp }) },
         ready: listening && !draining && configSource.current() !== undefined && certified(),
         activeConnections: tracker.size,
+        ...(gateway === undefined ? {} : { gateway: { replicas: gateway.replicas() } }),
         options: config,
       }),
       certs: () => certsDump(identity, config.identity?.caAddress),
@@ -151,6 +167,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     await dns?.close();
+    await gateway?.close(0);
     await identity?.stop();
     await configSource.close();
     await sink.close();
@@ -190,6 +207,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
     await new Promise((resolve) => admin.close(resolve));
     // Last: applications may resolve names while their connections drain.
     await dns?.close();
+    await gateway?.close(0);
     await identity?.stop();
     await configSource.close();
     await sink.close();

@@ -7,7 +7,7 @@ import { parseResolveOverride } from '../core/resolve-override.ts';
 import { DNS_DEFAULTS, type DnsProxyConfig } from '../dns/index.ts';
 import { onShutdown } from '../core/shutdown.ts';
 import { startAgent } from './agent.ts';
-import { AGENT_DEFAULTS, agentConfig } from './agent-config.ts';
+import { AGENT_DEFAULTS, agentConfig, type AgentGatewayConfig } from './agent-config.ts';
 import { parseConnectTo } from './connect-to.ts';
 import { IDENTITY_DEFAULTS, type AgentIdentityConfig } from './identity.ts';
 import { parseLabelPairs, parseLabelsFile } from './labels.ts';
@@ -37,6 +37,8 @@ export const AGENT_OPTIONS = {
   'cert-ttl': { type: 'string', env: 'EGRESSD_CERT_TTL', default: '24h', description: 'certificate validity to ask for (24h, 30m, 90s); the CA may cap it' },
   'renew-fraction': { type: 'string', env: 'EGRESSD_RENEW_FRACTION', default: String(IDENTITY_DEFAULTS.renewFraction), description: 'renew once this fraction of the remaining lifetime has passed (0 to 1)' },
   'cert-output-dir': { type: 'string', env: 'EGRESSD_CERT_OUTPUT_DIR', description: 'also write cert-chain.pem, key.pem and root-cert.pem here on each rotation' },
+  'egress-gateway': { type: 'list', env: 'EGRESSD_EGRESS_GATEWAY', description: 'host:port of the egress gateway: allowed traffic goes through it (mTLS, needs --ca-address); a name is every address it resolves to; repeatable' },
+  'gateway-identity': { type: 'list', env: 'EGRESSD_GATEWAY_IDENTITY', description: "SPIFFE ID the gateway's certificate must carry (instead of the --egress-gateway host name); repeatable" },
   dns: { type: 'boolean', env: 'EGRESSD_DNS', default: true, description: 'answer the pod\'s DNS (egressd init redirects port 53 to --dns-port); --dns=false: no DNS proxy' },
   'dns-port': { type: 'integer', env: 'EGRESSD_DNS_PORT', default: DNS_DEFAULTS.port, description: 'DNS proxy port, UDP and TCP (init\'s --dns-port)' },
   'dns-bind': { type: 'list', env: 'EGRESSD_DNS_BIND', default: DNS_DEFAULTS.bind, description: 'DNS proxy addresses, loopback only (REDIRECT sends DNS to 127.0.0.1 and ::1)' },
@@ -77,6 +79,7 @@ export async function runAgentCommand(argv: string[], env: Readonly<Record<strin
     connectTo: (options['connect-to'] ?? []).map(parseConnectTo),
     ...(options['ca-address'] === undefined ? {} : { identity: identityOptions(options['ca-address'], options) }),
     ...(options.dns ? { dns: dnsOptions(options) } : {}),
+    ...gatewayOptions(options),
   });
   const logger = createLogger('agent', { level: options['log-level'] });
   const agent = await startAgent(config, { logger });
@@ -88,6 +91,19 @@ export async function runAgentCommand(argv: string[], env: Readonly<Record<strin
       return 0;
     });
   });
+}
+
+function gatewayOptions(options: ParsedCommand<typeof AGENT_OPTIONS>['options']): { gateway?: AgentGatewayConfig } {
+  const addresses = options['egress-gateway'] ?? [];
+  const identities = options['gateway-identity'] ?? [];
+  if (addresses.length === 0) {
+    if (identities.length > 0) throw new EgressdError('EGRESSD_ERR_USAGE', '--gateway-identity: only with --egress-gateway');
+    return {};
+  }
+  if (options['ca-address'] === undefined) {
+    throw new EgressdError('EGRESSD_ERR_USAGE', '--egress-gateway needs a workload identity for mTLS to the gateway: set --ca-address (with --token-file and --ca-root-cert)');
+  }
+  return { gateway: { addresses, identities } };
 }
 
 function identityOptions(caAddress: string, options: ParsedCommand<typeof AGENT_OPTIONS>['options']): AgentIdentityConfig {

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { AuditEntry, AuditHttp, AuditProtocol, AuditRecord, AuditRoute, AuditSink } from '../core/audit.ts';
 import { formatHostPort } from '../core/net.ts';
-import type { Verdict } from './decide.ts';
+import type { Identity, Verdict } from './decide.ts';
+import type { GatewayRefusal } from './route.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { Sniffed } from './sniff.ts';
 
@@ -13,7 +15,9 @@ export type ListenerName = 'outbound' | 'proxy';
  */
 export class ConnectionRecord {
   private readonly started = Date.now();
-  private readonly fields: AuditEntry;
+  private readonly fields: Required<AuditEntry>;
+  /** Sent to the gateway with the tunnel, so that its record of the connection carries it too. */
+  readonly connectionId = randomUUID();
   private finished = false;
   private markWritten!: () => void;
   /** Settles once the record is written. */
@@ -22,7 +26,7 @@ export class ConnectionRecord {
   constructor(
     readonly listener: ListenerName,
     src: { address?: string; port?: number },
-    namespace: string,
+    identity: Pick<Identity, 'namespace' | 'spiffeId'>,
     private readonly sink: AuditSink,
     private readonly metrics: AgentMetrics,
   ) {
@@ -44,12 +48,16 @@ export class ConnectionRecord {
       protocol: null,
       http: null,
       route: null,
-      namespace,
+      namespace: identity.namespace,
       listener,
       bytes_sent: 0,
       bytes_received: 0,
       duration_ms: 0,
       error: null,
+      identity: identity.spiffeId ?? null,
+      replica: null,
+      connection_id: this.connectionId,
+      request_id: null,
     };
   }
 
@@ -103,6 +111,17 @@ export class ConnectionRecord {
 
   route(route: AuditRoute): void {
     this.fields.route = route;
+  }
+
+  /** The egress gateway replica that carried or refused the connection. */
+  replica(name: string): void {
+    this.fields.replica = name;
+  }
+
+  /** The gateway's decision overrides ours: it knows the caller from its certificate and decides again. */
+  refusedByGateway(refusal: GatewayRefusal, detail: string): void {
+    this.refused(refusal.reason, detail);
+    this.fields.rule = refusal.rule;
   }
 
   bytes(sent: number, received: number): void {

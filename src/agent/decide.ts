@@ -33,6 +33,8 @@ export interface DecideFacts {
 export interface Identity {
   namespace: string;
   labels: Readonly<Record<string, string>>;
+  /** The workload's SPIFFE ID, when it holds a certificate (for the audit record; the gateway knows it from the certificate). */
+  spiffeId?: string;
 }
 
 export interface Verdict {

@@ -6,9 +6,10 @@ import type { ConnectionRecord } from './connection-record.ts';
 import { decide, type NamedHost, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
 import { auditPath, hostOf } from './http-request-head.ts';
-import { connected, decideSniffed, openRecord, planRoute, refuseSniffed, routeTo, whenClosed, type Pipeline } from './pipeline.ts';
+import { connected, decideSniffed, forward, openRecord, planRoute, refusalStatus, refuseSniffed, routeTo, whenClosed, type Pipeline } from './pipeline.ts';
 import { refuseHttp } from './refuse.ts';
 import { sniff } from './sniff.ts';
+import type { UpstreamSocket } from './tunnel-socket.ts';
 
 /**
  * The explicit proxy (HTTPS_PROXY=http://127.0.0.1:15080) for environments
@@ -81,7 +82,12 @@ async function finishAfter(pipeline: Pipeline, record: ConnectionRecord, socket:
   }
 }
 
-/** CONNECT host:port: decide on the host, connect, answer 200, then check what the client says inside the tunnel. */
+/**
+ * CONNECT host:port: decide on the host, connect, answer 200, then check what
+ * the client says inside the tunnel. A route that needs the client's first
+ * bytes (the gateway's) connects after them: the 200 comes first, and a
+ * refusal then reaches the client in the protocol it speaks inside.
+ */
 async function handleConnect(pipeline: Pipeline, record: ConnectionRecord, req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
   record.protocol('http');
   record.http({ method: 'CONNECT', path: req.url ?? null });
@@ -102,18 +108,25 @@ async function handleConnect(pipeline: Pipeline, record: ConnectionRecord, req: 
     record.http({ status: refuseHttp(socket, 403, verdict.reason, denial(pipeline, verdict, target.port)) });
     return;
   }
-  const upstream = await dial(pipeline, record, verdict, target.port, (status, reason, body) => record.http({ status: refuseHttp(socket, status, reason, body) }));
-  if (!upstream) return;
+  const first = pipeline.route.connectsAfterSniff
+    ? undefined
+    : await dial(pipeline, record, verdict, target.port, (status, reason, body) => record.http({ status: refuseHttp(socket, status, reason, body) }));
+  if (!pipeline.route.connectsAfterSniff && !first) return;
   socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   record.http({ status: 200 });
   const sniffed = await sniff(socket, { peekTimeoutMs: pipeline.peekTimeoutMs, sniffTimeoutMs: pipeline.sniffTimeoutMs, initial: head });
   const inside = decideSniffed(pipeline, record, sniffed, facts);
   if (!inside.allow || sniffed.kind === 'aborted') {
-    upstream.destroy();
+    first?.destroy();
     await refuseSniffed(pipeline, record, socket, sniffed, inside, target.port);
     return;
   }
-  await connected(pipeline, record, socket, upstream, sniffed);
+  if (first) {
+    await connected(pipeline, record, socket, first, sniffed);
+    return;
+  }
+  const { target: routed } = await planRoute(pipeline, record, inside, { host: inside.host, port: target.port });
+  await forward(pipeline, record, socket, sniffed, routed);
 }
 
 /** GET http://host/path: decide on the URI host (which every Host header must match), then relay one request. */
@@ -139,7 +152,7 @@ async function handleForward(pipeline: Pipeline, record: ConnectionRecord, req: 
     respond(record, res, 403, verdict.reason, denial(pipeline, verdict, port));
     return;
   }
-  const upstream = await dial(pipeline, record, verdict, port, (status, reason, body) => respond(record, res, status, reason, body));
+  const upstream = await dial(pipeline, record, verdict, port, (status, reason, body) => respond(record, res, status, reason, body), { protocol: 'http', httpHost: url.host });
   if (!upstream) return;
   upstream.setTimeout(pipeline.idleTimeoutMs, () => upstream.destroy(new Error(`idle for ${pipeline.idleTimeoutMs} ms`)));
   req.socket.once('close', () => {
@@ -178,13 +191,15 @@ async function dial(
   record: ConnectionRecord,
   verdict: Verdict,
   port: number,
-  fail: (status: 403 | 502, reason: string, body: string) => void,
-): Promise<Socket | undefined> {
+  fail: (status: 403 | 502 | 503, reason: string, body: string) => void,
+  wire: { protocol?: 'http'; httpHost?: string } = {},
+): Promise<UpstreamSocket | undefined> {
   // Nothing was dialled yet, so there is no passthrough IP to verify: the plan is where the rule says to go.
   const { target } = await planRoute(pipeline, record, verdict, { host: verdict.host, port });
-  const result = await routeTo(pipeline, record, target);
+  const result = await routeTo(pipeline, record, { ...target, ...wire });
   if (result.ok) return result.socket;
-  fail(result.reason === 'loop' ? 403 : 502, result.reason, `egressd: ${result.detail}\n`);
+  const [status, reason] = refusalStatus(result);
+  fail(status, reason, `egressd: ${result.detail}\n`);
   return undefined;
 }
 

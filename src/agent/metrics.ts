@@ -9,6 +9,8 @@ export interface AgentMetrics {
   malformedClientHellos: Counter<'listener'>;
   configReloads: Counter<never>;
   configReloadFailures: Counter<never>;
+  /** Egress gateway replicas that failed (connect, handshake, session) and were skipped for a backoff. */
+  gatewayReplicaFailures: Counter<'replica'>;
 }
 
 export function createAgentMetrics(registry: Registry): AgentMetrics {
@@ -33,6 +35,12 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
     configReloadFailures: new Counter({
       name: 'egressd_agent_config_reload_failures_total',
       help: 'Configuration loads rejected (the last good one stays in force)',
+      registers,
+    }),
+    gatewayReplicaFailures: new Counter({
+      name: 'egressd_agent_gateway_replica_failures_total',
+      help: 'Egress gateway replicas taken out of rotation after a failure, by replica address',
+      labelNames: ['replica'],
       registers,
     }),
   };

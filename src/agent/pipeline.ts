@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { AuditSink } from '../core/audit.ts';
 import type { Logger } from '../core/logger.ts';
 import { ConnectionRecord, type ListenerName } from './connection-record.ts';
@@ -12,9 +13,10 @@ import { refuseHttp, refuseTcp, refuseTls, TLS_ALERT } from './refuse.ts';
 import type { Resolver } from './resolve.ts';
 import type { Endpoint } from './connect-to.ts';
 import type { Destination } from './outbound.ts';
-import type { Route, RouteResult, RouteTarget } from './route.ts';
+import type { GatewayRefusal, Route, RouteResult, RouteTarget } from './route.ts';
 import type { Sniffed } from './sniff.ts';
 import { splice } from './splice.ts';
+import type { UpstreamSocket } from './tunnel-socket.ts';
 import { planUpstream } from './upstream-plan.ts';
 import { verifyDestination } from './verify-destination.ts';
 
@@ -44,18 +46,20 @@ export interface Pipeline {
   peekTimeoutMs: number;
   sniffTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Warnings already logged, each once per process (keys). */
+  warned: Set<string>;
 }
 
 /** Opens the record for a new client connection and keeps the connection tracked until the record is written. */
 export function openRecord(pipeline: Pipeline, listener: ListenerName, socket: Socket): ConnectionRecord {
-  const record = new ConnectionRecord(listener, { address: socket.remoteAddress, port: socket.remotePort }, pipeline.identity.namespace, pipeline.sink, pipeline.metrics);
+  const record = new ConnectionRecord(listener, { address: socket.remoteAddress, port: socket.remotePort }, pipeline.identity, pipeline.sink, pipeline.metrics);
   pipeline.tracker.track(socket, record.written);
   // Sockets must always have an error listener: an unhandled one would stop the agent.
   socket.on('error', (err: NodeJS.ErrnoException) => record.error(`client: ${err.code ?? err.message}`));
   return record;
 }
 
-export function whenClosed(socket: Socket): Promise<void> {
+export function whenClosed(socket: Duplex): Promise<void> {
   return socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
@@ -109,7 +113,21 @@ export async function refuseSniffed(pipeline: Pipeline, record: ConnectionRecord
  */
 export async function planRoute(pipeline: Pipeline, record: ConnectionRecord, verdict: Verdict, requested: Endpoint, dialled?: Destination): Promise<{ verdict: Verdict; target: RouteTarget }> {
   const plan = planUpstream(verdict, requested, dialled);
-  const target: RouteTarget = { host: requested.host, port: requested.port, endpoints: plan.endpoints };
+  const target: RouteTarget = {
+    host: requested.host,
+    port: requested.port,
+    endpoints: plan.endpoints,
+    connectionId: record.connectionId,
+    ...(dialled ? { originalDst: { host: dialled.address, port: dialled.port } } : {}),
+  };
+  const tls = verdict.decision?.tls;
+  if (tls !== undefined && pipeline.route.name === 'direct' && !pipeline.warned.has('origination')) {
+    pipeline.warned.add('origination');
+    pipeline.logger.warn(
+      { host: requested.host, port: requested.port, rule: tls.source },
+      'TLS origination needs the egress gateway (--egress-gateway); the direct route sends the client\'s bytes as they are (logged once)',
+    );
+  }
   const why = plan.verify === undefined ? undefined : await verifyDestination(plan.verify, requested.port, pipeline.resolve);
   if (why === undefined || verdict.decision === undefined) return { verdict, target };
   const report = verdict.decision.mode === 'REPORT';
@@ -124,11 +142,13 @@ export async function forward(pipeline: Pipeline, record: ConnectionRecord, sock
     record.error(s.error);
     return;
   }
-  const result = await routeTo(pipeline, record, target);
+  const result = await routeTo(pipeline, record, { ...target, ...wireFacts(s) });
   if (!result.ok) {
     if (s.kind === 'http') {
-      const status = result.reason === 'loop' ? 403 : 502;
-      record.http({ status: refuseHttp(socket, status, result.reason, `egressd: ${result.detail}\n`) });
+      const [status, reason] = refusalStatus(result);
+      record.http({ status: refuseHttp(socket, status, reason, `egressd: ${result.detail}\n`) });
+    } else if (s.kind === 'tls' && result.reason === 'gateway_refused') {
+      refuseTls(socket, TLS_ALERT.accessDenied);
     } else {
       refuseTcp(socket);
     }
@@ -138,19 +158,45 @@ export async function forward(pipeline: Pipeline, record: ConnectionRecord, sock
   await connected(pipeline, record, socket, result.socket, s);
 }
 
-/** The route stage with its audit: where it connected (or last tried), and a loop as a refusal. */
+/** The HTTP answer to a route failure: a loop or a gateway refusal is refused (403, or 503 when the gateway is not ready), an unreachable destination is a 502. */
+export function refusalStatus(result: Exclude<RouteResult, { ok: true }>): [403 | 502 | 503, string] {
+  if (result.reason === 'gateway_refused') return [result.refusal.status === 503 ? 503 : 403, result.refusal.reason];
+  return [result.reason === 'loop' ? 403 : 502, result.reason];
+}
+
+/** What the gateway route tells the gateway about the client's bytes. */
+function wireFacts(s: Sniffed): Pick<RouteTarget, 'protocol' | 'sni' | 'httpHost'> {
+  if (s.kind === 'tls') return { protocol: 'tls', ...(s.sni === null ? {} : { sni: s.sni }) };
+  if (s.kind === 'http') return { protocol: 'http', ...(s.host === null ? {} : { httpHost: s.host }) };
+  return { protocol: 'tcp' };
+}
+
+/** The route stage with its audit: where it connected (or last tried) and through which replica, a loop or a gateway refusal as a refusal. */
 export async function routeTo(pipeline: Pipeline, record: ConnectionRecord, target: RouteTarget): Promise<RouteResult> {
   record.route(pipeline.route.name);
   const result = await pipeline.route.connect(target);
+  if (result.replica !== undefined) record.replica(result.replica);
+  if (result.ok) {
+    if (result.dst) record.destination(result.dst.host, result.dst.port);
+    if (result.denied) record.refusedByGateway(result.denied, deniedDetail(result.denied, result.replica));
+    return result;
+  }
+  if (result.reason === 'gateway_refused') {
+    record.refusedByGateway(result.refusal, result.detail);
+    return result;
+  }
   if (result.dst) record.destination(result.dst.host, result.dst.port);
-  if (result.ok) return result;
   if (result.reason === 'loop') record.refused('loop', result.detail);
   else record.error(result.detail);
   return result;
 }
 
+function deniedDetail(denied: GatewayRefusal, replica: string | undefined): string {
+  return `the egress gateway${replica === undefined ? '' : ` ${replica}`} denied it (${denied.reason}) and answers the requests itself`;
+}
+
 /** Splices an already connected upstream, recording bytes, errors and the HTTP status if one is seen. */
-export async function connected(pipeline: Pipeline, record: ConnectionRecord, socket: Socket, upstream: Socket, s: Sniffed): Promise<void> {
+export async function connected(pipeline: Pipeline, record: ConnectionRecord, socket: Socket, upstream: UpstreamSocket, s: Sniffed): Promise<void> {
   const result = await splice(socket, upstream, {
     replay: s.buffered,
     clientEnded: s.ended,

@@ -14,8 +14,8 @@ export const TLS_ALERT = { accessDenied: 49, decodeError: 50 } as const;
 /** How long a refused client has to read the answer and close before we close for it. */
 const LINGER_MS = 5000;
 
-export function refuseHttp(socket: Socket, status: 400 | 403 | 502, reason: string, body: string): number {
-  const text = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway' }[status];
+export function refuseHttp(socket: Socket, status: 400 | 403 | 502 | 503, reason: string, body: string): number {
+  const text = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 503: 'Service Unavailable' }[status];
   const payload = Buffer.from(body);
   const head =
     `HTTP/1.1 ${status} ${text}\r\n` +

@@ -1,16 +1,18 @@
 import net, { isIP, type Socket } from 'node:net';
 import type { AuditRoute } from '../core/audit.ts';
+import type { TunnelProtocol } from '../tunnel/protocol.ts';
 import { errorMessage } from '../core/errors.ts';
 import { formatHostPort } from '../core/net.ts';
 import { applyConnectTo, type ConnectToEntry, type Endpoint } from './connect-to.ts';
 import type { Resolver } from './resolve.ts';
+import type { UpstreamSocket } from './tunnel-socket.ts';
 
 /**
  * The route stage: given an allowed destination, open the upstream
- * connection. `direct` dials the destination itself; the egress gateway
- * route (mTLS to the gateway, which dials on our behalf) implements the
- * same interface, so the pipeline does not change when it arrives.
- * A failure is a value, like a decision: the pipeline refuses with it.
+ * connection. `direct` dials the destination itself; `gateway`
+ * (gateway-route.ts) opens a tunnel through the egress gateway, which
+ * decides again and dials on our behalf. A failure or a refusal is a value,
+ * like a decision: the pipeline refuses with it.
  */
 
 export interface RouteTarget {
@@ -19,15 +21,47 @@ export interface RouteTarget {
   port: number;
   /** Where the destination is, in the order to try: IPs, or names to resolve (upstream-plan.ts). */
   endpoints: readonly Endpoint[];
+  /** What the client spoke, once sniffed; the gateway route opens its tunnel for it (unknown: `tcp`). */
+  protocol?: TunnelProtocol;
+  /** The ClientHello's server name, the first request's Host: the gateway checks them against the host. */
+  sni?: string;
+  httpHost?: string;
+  /** The IP and port the client dialled (transparent path). */
+  originalDst?: Endpoint;
+  /** The audit record's connection id, for the gateway's record of the same connection. */
+  connectionId?: string;
+}
+
+/** The egress gateway said no: its status, reason and rule, for the audit record and the client's refusal. */
+export interface GatewayRefusal {
+  status: number;
+  reason: string;
+  rule: string | null;
 }
 
 export type RouteResult =
-  | { ok: true; socket: Socket; dst: Endpoint }
+  | {
+      ok: true;
+      socket: UpstreamSocket;
+      /** What was dialled (direct). */
+      dst?: Endpoint;
+      /** The gateway replica that carries it. */
+      replica?: string;
+      /** An HTTP tunnel the gateway opened to answer its requests itself (404), having denied them. */
+      denied?: GatewayRefusal;
+    }
   /** `loop`: every address was one of the agent's own listeners. `dst`: the last address tried, if any. */
-  | { ok: false; reason: 'loop' | 'upstream_unreachable'; detail: string; dst?: Endpoint };
+  | { ok: false; reason: 'loop' | 'upstream_unreachable'; detail: string; dst?: Endpoint; replica?: string }
+  | { ok: false; reason: 'gateway_refused'; refusal: GatewayRefusal; detail: string; replica: string };
 
 export interface Route {
   readonly name: AuditRoute;
+  /**
+   * The route needs what the client says first (protocol, SNI, Host) to
+   * connect: an explicit proxy CONNECT is then answered 200 before the route
+   * connects, and a refusal reaches the client in the protocol it spoke inside.
+   */
+  readonly connectsAfterSniff: boolean;
   /** Resolves once connected (the socket is half-open capable), or with why it could not. Never rejects. */
   connect(target: RouteTarget): Promise<RouteResult>;
 }
@@ -45,6 +79,7 @@ export interface DirectRouteOptions {
 export function directRoute(options: DirectRouteOptions): Route {
   return {
     name: 'direct',
+    connectsAfterSniff: false,
     async connect(target) {
       const failures: string[] = [];
       let tried: Endpoint | undefined;

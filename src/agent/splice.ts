@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { UpstreamSocket } from './tunnel-socket.ts';
 
 /**
  * The last stage: replay what the sniffer buffered, then copy bytes both
@@ -23,7 +24,7 @@ export interface SpliceResult {
   error?: string;
 }
 
-export function splice(client: Socket, upstream: Socket, options: SpliceOptions): Promise<SpliceResult> {
+export function splice(client: Socket, upstream: UpstreamSocket, options: SpliceOptions): Promise<SpliceResult> {
   return new Promise((resolve) => {
     let error: string | undefined;
     let open = 2;
@@ -59,7 +60,7 @@ export function splice(client: Socket, upstream: Socket, options: SpliceOptions)
 }
 
 /** An RST tells the peer the stream did not complete, where a FIN would look like success. */
-function reset(socket: Socket): void {
+function reset(socket: Socket | UpstreamSocket): void {
   if (socket.destroyed) return;
   try {
     socket.resetAndDestroy();

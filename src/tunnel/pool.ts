@@ -5,7 +5,7 @@ import tls, { type PeerCertificate } from 'node:tls';
 import { EgressdError, errorMessage } from '../core/errors.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { TUNNEL_RESPONSE_HEADERS, TUNNEL_STATUS, tunnelRequestHeaders, type TunnelRequest } from './protocol.ts';
-import { Replica, type ReplicaState } from './replica.ts';
+import { Replica, type ReplicaSettings, type ReplicaState } from './replica.ts';
 import { uriSans } from './san.ts';
 
 /**
@@ -18,9 +18,16 @@ import { uriSans } from './san.ts';
  * carry the tunnel" rejects.
  */
 
+/**
+ * A gateway replica: `host:port`, or an address found for a name (one
+ * `ip:port` per A/AAAA record of a headless Service) with the name to verify
+ * the gateway's certificate against when no SPIFFE ID is expected.
+ */
+export type ReplicaAddress = string | { address: string; servername: string };
+
 export interface GatewayPoolOptions {
-  /** Gateway replicas, `host:port` each. */
-  addresses: readonly string[];
+  /** Gateway replicas. */
+  addresses: readonly ReplicaAddress[];
   /** The agent's current credentials (certificate, key, trust bundle); called for each new connection. */
   secureContext: () => tls.SecureContext;
   /**
@@ -94,7 +101,8 @@ export interface GatewayPoolEvents {
 class ReplicaFailure extends Error {}
 
 export class GatewayPool extends EventEmitter<GatewayPoolEvents> {
-  readonly #replicas: Replica[];
+  #replicas: Replica[];
+  readonly #settings: ReplicaSettings;
   readonly #openTimeoutMs: number;
   #next = 0;
   #closed = false;
@@ -116,7 +124,8 @@ export class GatewayPool extends EventEmitter<GatewayPoolEvents> {
       onDown: (replica: Replica, error: Error, retryInMs: number) =>
         this.emit('replica-down', { replica: replica.address, error, retryInMs, failures: replica.failures }),
     };
-    this.#replicas = options.addresses.map((address) => new Replica(address, settings));
+    this.#settings = settings;
+    this.#replicas = options.addresses.map((a) => this.#replica(a));
     this.#openTimeoutMs = options.openTimeoutMs ?? 30_000;
   }
 
@@ -162,6 +171,23 @@ export class GatewayPool extends EventEmitter<GatewayPoolEvents> {
     }));
   }
 
+  /**
+   * Replaces the replica list (the gateway Service's addresses changed): replicas
+   * still listed keep their connection and backoff; the others leave the rotation
+   * and their open tunnels finish on their connection.
+   */
+  setAddresses(addresses: readonly ReplicaAddress[]): void {
+    if (addresses.length === 0) throw new EgressdError('EGRESSD_ERR_USAGE', 'a gateway pool needs at least one replica address');
+    const kept = new Map(this.#replicas.map((r) => [r.address, r]));
+    this.#replicas = addresses.map((a) => {
+      const replica = kept.get(addressOf(a));
+      kept.delete(addressOf(a));
+      return replica ?? this.#replica(a);
+    });
+    for (const gone of kept.values()) gone.retire();
+    this.#next %= this.#replicas.length;
+  }
+
   /** New credentials: open tunnels finish on the old connections, new tunnels use new ones. */
   refresh(): void {
     for (const replica of this.#replicas) replica.retire();
@@ -171,6 +197,10 @@ export class GatewayPool extends EventEmitter<GatewayPoolEvents> {
   async close(graceMs = 5000): Promise<void> {
     this.#closed = true;
     await Promise.all(this.#replicas.map((r) => r.close(graceMs)));
+  }
+
+  #replica(address: ReplicaAddress): Replica {
+    return typeof address === 'string' ? new Replica(address, this.#settings) : new Replica(address.address, { ...this.#settings, servername: address.servername });
   }
 
   /** Round robin over the replicas that may be tried, skipping those already tried for this tunnel. */
@@ -251,6 +281,10 @@ export class GatewayPool extends EventEmitter<GatewayPoolEvents> {
       });
     });
   }
+}
+
+function addressOf(address: ReplicaAddress): string {
+  return typeof address === 'string' ? address : address.address;
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | null {

@@ -198,3 +198,15 @@ test('bad DNS flags are refused before start, with exit code 2; an unreadable --
   t.is(missing.code, 1);
   t.regex(missing.stderr, /cannot read .*nope\.conf: ENOENT \(EGRESSD_ERR_RESOLV_CONF\)/);
 });
+
+test('gateway flags: --egress-gateway without a workload identity, --gateway-identity alone and bad values are refused before start, with exit code 2', async (t) => {
+  const alone = await runToEnd([], { EGRESSD_EGRESS_GATEWAY: 'egress-gateway.egressd:15008' });
+  t.is(alone.code, 2);
+  t.regex(alone.stderr, /--egress-gateway needs a workload identity for mTLS to the gateway: set --ca-address/);
+  const identityOnly = await runToEnd(['--gateway-identity', 'spiffe://cluster.local/ns/egressd/sa/gateway']);
+  t.is(identityOnly.code, 2);
+  t.regex(identityOnly.stderr, /--gateway-identity: only with --egress-gateway/);
+  const bad = await runToEnd(['--ca-address', '127.0.0.1:15012', '--egress-gateway', 'no-port,gw:15008', '--gateway-identity', 'egress-gateway']);
+  t.is(bad.code, 2);
+  for (const part of ['--egress-gateway "no-port" is not host:port', '--gateway-identity "egress-gateway" is not a SPIFFE ID']) t.true(bad.stderr.includes(part), part);
+});

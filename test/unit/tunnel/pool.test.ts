@@ -121,3 +121,32 @@ test('a closed pool opens nothing', async (t) => {
   await pool.close(0);
   await t.throwsAsync(pool.open(request), { message: /closed/ });
 });
+
+test('setAddresses: a replica still listed keeps its connection, a new one joins the rotation, a removed one leaves it with its open tunnels finishing', async (t) => {
+  const w = await startWorld(t);
+  const second = await w.startGateway({}, 'gw-1');
+  const pool = w.pool('default', { addresses: [w.address] });
+  const open = await pool.open({ ...request, protocol: 'tcp', connectionId: 'kept' });
+  t.true(open.ok);
+  pool.setAddresses([second.address, w.address]);
+  t.deepEqual(
+    pool.replicas().map((r) => [r.address, r.state]),
+    [
+      [second.address, 'idle'],
+      [w.address, 'up'],
+    ],
+  );
+  pool.setAddresses([{ address: second.address, servername: 'gateway.egressd.test' }]);
+  t.deepEqual(
+    pool.replicas().map((r) => r.address),
+    [second.address],
+  );
+  for (let i = 0; i < 2; i++) t.is(close(await pool.open(request)), second.address);
+  // The tunnel opened on the removed replica was not cut: it ends when its two sides end, with no error.
+  if (open.ok) {
+    open.stream.end();
+    open.stream.resume();
+  }
+  t.like(await w.audit.find((r) => r.connection_id === 'kept'), { decision: 'allow', error: null });
+  t.throws(() => pool.setAddresses([]), { code: 'EGRESSD_ERR_USAGE' } as never);
+});
