@@ -6,7 +6,8 @@
  *   bulk HOST PORT MIB                 one connection reads MIB mebibytes from /bulk
  * HOST may be a name (resolved once per connection, /etc/hosts included).
  * Options: --https with --ca FILE (PEM roots the server must chain to; else
- * the system's) and --servername NAME (SNI and the name checked; default HOST).
+ * the system's) and --servername NAME (SNI and the name checked; default HOST);
+ * --latencies adds every latency (ms, sorted) to rate's line, for a caller that merges runs.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -15,7 +16,7 @@ import { parseArgs } from 'node:util';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { https: { type: 'boolean', default: false }, ca: { type: 'string' }, servername: { type: 'string' } },
+  options: { https: { type: 'boolean', default: false }, ca: { type: 'string' }, servername: { type: 'string' }, latencies: { type: 'boolean', default: false } },
 });
 const [mode, host, portText, a, b, c] = positionals;
 const port = Number(portText);
@@ -70,7 +71,15 @@ async function rate(rps: number, seconds: number, conns: number): Promise<void> 
   latencies.sort((x, y) => x - y);
   agent.destroy();
   process.stdout.write(
-    JSON.stringify({ requests: total, errors, achieved_rps: total / elapsed, p50_ms: percentile(latencies, 50), p90_ms: percentile(latencies, 90), p99_ms: percentile(latencies, 99) }) + '\n',
+    JSON.stringify({
+      requests: total,
+      errors,
+      achieved_rps: total / elapsed,
+      p50_ms: percentile(latencies, 50),
+      p90_ms: percentile(latencies, 90),
+      p99_ms: percentile(latencies, 99),
+      ...(flags.latencies ? { latencies_ms: latencies } : {}),
+    }) + '\n',
   );
 }
 
