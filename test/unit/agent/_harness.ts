@@ -138,7 +138,8 @@ export async function startTestAgent(
       proxyPort: 0,
       adminPort: 0,
       auditStdout: false,
-      peekTimeoutMs: 100,
+      // Generous: a client slowed by a loaded machine must still be judged by its ClientHello, not its IP.
+      peekTimeoutMs: 3000,
       reloadIntervalMs: 200,
       ...options.config,
     }),
