@@ -5,6 +5,8 @@ import type { AgentIdentityConfig } from '../agent/identity.ts';
 import { startControlPlane } from '../control-plane/control-plane.ts';
 import { loadTokenSigningKey, mintServiceAccountToken } from '../control-plane/service-account-token.ts';
 import { createLogger } from '../core/logger.ts';
+import type { CredentialFiles } from '../gateway/credentials.ts';
+import { CertificateManager, OUTPUT_FILES } from '../pki/certificate-manager.ts';
 
 /**
  * The demo's control plane: the real CA on loopback with a self-signed root in
@@ -15,6 +17,14 @@ export interface DemoControlPlane {
   identity: AgentIdentityConfig;
   trustBundle: string;
   grpcPort: number;
+  /** Scratch space removed by close(). */
+  dir: string;
+  /**
+   * Certificate files for another workload (the gateway), asked for as a pod
+   * would: with its own minted token, through the CA's gRPC API, written in
+   * Istio's file names the way `--cert`/`--key`/`--trust-bundle` read them.
+   */
+  issueCertificateFiles(workload: { namespace: string; serviceAccount: string }): Promise<CredentialFiles>;
   close(): Promise<void>;
 }
 
@@ -36,6 +46,28 @@ export async function startDemoControlPlane(workload: { namespace: string; servi
   return {
     grpcPort: cp.grpcPort,
     trustBundle,
+    dir,
+    issueCertificateFiles: async ({ namespace, serviceAccount }) => {
+      const name = `${namespace}-${serviceAccount}`;
+      const workloadToken = join(dir, `${name}-token`);
+      await writeFile(workloadToken, mintServiceAccountToken(key, { namespace, serviceAccount, ttlSeconds: 3600 }));
+      const outputDir = join(dir, name);
+      const manager = new CertificateManager({
+        identity: { trustDomain: workload.trustDomain, namespace, serviceAccount },
+        ca: { address: `127.0.0.1:${cp.grpcPort}`, serverName: 'localhost' },
+        tokenFile: workloadToken,
+        trustBundleFile: trustBundle,
+        validitySeconds: 3600,
+        outputDir,
+      });
+      manager.start();
+      try {
+        await manager.whenReady(15_000);
+      } finally {
+        await manager.stop();
+      }
+      return { certFile: join(outputDir, OUTPUT_FILES.chain), keyFile: join(outputDir, OUTPUT_FILES.key), trustBundleFile: join(outputDir, OUTPUT_FILES.bundle) };
+    },
     identity: {
       caAddress: `127.0.0.1:${cp.grpcPort}`,
       caServerName: 'localhost',

@@ -11,9 +11,12 @@ export const DEMO_OPTIONS = {
 
 const USAGE = `usage: egressd demo [--transparent [--netns-prefix PREFIX]]
 
-Without flags: everything embedded on loopback, no root, no cluster: the agent
-as explicit proxy, allowed and denied requests, their audit records.
---transparent: the same story with real network namespaces and iptables.
+Without flags: everything embedded on loopback, no root, no cluster: the
+control plane signing the agent's and the egress gateway's certificates, the
+agent as explicit proxy sending allowed requests through the gateway (TLS
+passed through, plain HTTP originated as HTTPS), denied requests, and both
+components' audit records.
+--transparent: the agent alone (no gateway), with real network namespaces and iptables.
 
 flags:
 ${formatOptions(DEMO_OPTIONS)}

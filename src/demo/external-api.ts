@@ -19,7 +19,9 @@ export interface ExternalApi {
 
 function answer(scheme: string) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const body = JSON.stringify({ served_by: `${scheme}://api.example.test`, method: req.method, path: req.url, host: req.headers.host }) + '\n';
+    // XFCC is how an originating gateway tells the destination which workload is calling.
+    const xfcc = req.headers['x-forwarded-client-cert'] ?? null;
+    const body = JSON.stringify({ served_by: `${scheme}://api.example.test`, method: req.method, path: req.url, host: req.headers.host, 'x-forwarded-client-cert': xfcc }) + '\n';
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   };

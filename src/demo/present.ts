@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { formatAuditTable } from '../cli/audit-view.ts';
 import type { AuditRecord } from '../core/audit.ts';
@@ -49,6 +50,39 @@ export function egressctl(args: readonly string[], options: { netns?: string } =
 /** One request of the application: what it was, what came back, and the body or error under it. */
 export function showResult(what: string, result: string, detail = ''): void {
   say(`${what}\n  -> ${result}${detail.trim() === '' ? '' : `\n${indent(detail.trimEnd(), 2)}`}`);
+}
+
+/** Audit records as objects, parsed from the JSON lines a component writes to `destination`. */
+export function auditCollector(): { records: AuditRecord[]; destination: Writable } {
+  const records: AuditRecord[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') records.push(JSON.parse(line) as AuditRecord);
+      done();
+    },
+  });
+  return { records, destination };
+}
+
+/**
+ * formatAuditTable's columns between who wrote each record and, after them,
+ * the gateway replica and caller identity that tie an agent's record to the
+ * gateway's record of the same connection.
+ */
+export function formatCorrelatedTable(records: readonly AuditRecord[]): string {
+  const lines = formatAuditTable(records).split('\n');
+  const width = Math.max(...lines.map((l) => l.length));
+  const component = ['COMPONENT', ...records.map((r) => r.component)];
+  const replica = ['REPLICA', ...records.map((r) => r.replica ?? '-')];
+  const identity = ['IDENTITY', ...records.map((r) => r.identity ?? '-')];
+  const left = Math.max(...component.map((c) => c.length));
+  const middle = Math.max(...replica.map((c) => c.length));
+  return lines.map((line, i) => `${component[i]!.padEnd(left)}  ${line.padEnd(width)}  ${replica[i]!.padEnd(middle)}  ${identity[i]}`).join('\n');
+}
+
+/** Shown in full by label, so that a reader (and the demo's test) can find it: `label, in full:` then the JSON. */
+export function showInFull(label: string, value: unknown): void {
+  say(`\n${label}, in full:\n${JSON.stringify(value ?? null, null, 2)}`);
 }
 
 /** The records as a table, then `inFull` (the first record it matches) as its JSON. */
