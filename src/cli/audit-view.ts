@@ -7,6 +7,8 @@ import type { AuditRecord } from '../core/audit.ts';
  */
 
 const COLUMNS = ['DECISION', 'DESTINATION', 'PROTOCOL', 'REASON', 'RULE', 'ROUTE', 'BYTES OUT/IN', 'MS'] as const;
+/** With `wide`: who wrote the record first, which gateway replica and which workload identity last. */
+const WIDE_COLUMNS = ['COMPONENT', ...COLUMNS, 'REPLICA', 'IDENTITY'] as const;
 
 function bytes(n: number): string {
   if (n < 1024) return `${n}B`;
@@ -30,9 +32,18 @@ function row(r: AuditRecord): string[] {
   ];
 }
 
-/** A table of records with a header; `ALLOW*` marks what report mode let through but REGISTRY_ONLY would deny. */
-export function formatAuditTable(records: readonly AuditRecord[]): string {
-  const rows = [[...COLUMNS], ...records.map(row)];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((cells) => cells[i]!.length)));
+function wideRow(r: AuditRecord): string[] {
+  return [r.component, ...row(r), r.replica ?? '-', r.identity ?? '-'];
+}
+
+/**
+ * A table of records with a header; `ALLOW*` marks what report mode let through but
+ * REGISTRY_ONLY would deny. `wide` adds the component, gateway replica and identity,
+ * to read an agent's records beside the gateway's.
+ */
+export function formatAuditTable(records: readonly AuditRecord[], options: { wide?: boolean } = {}): string {
+  const header: readonly string[] = options.wide ? WIDE_COLUMNS : COLUMNS;
+  const rows = [[...header], ...records.map(options.wide ? wideRow : row)];
+  const widths = header.map((_, i) => Math.max(...rows.map((cells) => cells[i]!.length)));
   return rows.map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }

@@ -2,11 +2,12 @@ import { startAgent } from '../agent/agent.ts';
 import { agentConfig } from '../agent/agent-config.ts';
 import type { AuditRecord } from '../core/audit.ts';
 import { createLogger } from '../core/logger.ts';
+import { formatAuditTable } from '../cli/audit-view.ts';
 import { httpViaProxy, httpsViaProxy, type Reply } from './clients.ts';
 import { startDemoControlPlane } from './control-plane.ts';
 import { startExternalApi } from './external-api.ts';
 import { GATEWAY_REPLICA, startDemoGateway } from './gateway.ts';
-import { REPO, auditCollector, egressctl, formatCorrelatedTable, heading, reportSurprises, say, showInFull, showResult } from './present.ts';
+import { REPO, auditCollector, egressctl, heading, reportSurprises, say, showInFull, showResult } from './present.ts';
 
 /**
  * `npm run demo`: everything embedded on loopback, no root, no cluster. The
@@ -133,7 +134,7 @@ export async function runExplicitDemo(): Promise<number> {
   await waitFor(() => agentAudit.records.length >= requests.length && gateway.records.length >= 2);
   const records: AuditRecord[] = [...agentAudit.records, ...gateway.records];
   heading("5. The audit records: the agent's and the gateway's, JSON lines on their stdout (here as a table)");
-  say(formatCorrelatedTable(records));
+  say(formatAuditTable(records, { wide: true }));
   const originatedByAgent = agentAudit.records.find((r) => r.protocol === 'http' && r.port === 80);
   showInFull("The agent's record of the originated request", originatedByAgent);
   showInFull("The gateway's record of it", gateway.records.find((r) => r.connection_id !== null && r.connection_id === originatedByAgent?.connection_id));

@@ -64,22 +64,6 @@ export function auditCollector(): { records: AuditRecord[]; destination: Writabl
   return { records, destination };
 }
 
-/**
- * formatAuditTable's columns between who wrote each record and, after them,
- * the gateway replica and caller identity that tie an agent's record to the
- * gateway's record of the same connection.
- */
-export function formatCorrelatedTable(records: readonly AuditRecord[]): string {
-  const lines = formatAuditTable(records).split('\n');
-  const width = Math.max(...lines.map((l) => l.length));
-  const component = ['COMPONENT', ...records.map((r) => r.component)];
-  const replica = ['REPLICA', ...records.map((r) => r.replica ?? '-')];
-  const identity = ['IDENTITY', ...records.map((r) => r.identity ?? '-')];
-  const left = Math.max(...component.map((c) => c.length));
-  const middle = Math.max(...replica.map((c) => c.length));
-  return lines.map((line, i) => `${component[i]!.padEnd(left)}  ${line.padEnd(width)}  ${replica[i]!.padEnd(middle)}  ${identity[i]}`).join('\n');
-}
-
 /** Shown in full by label, so that a reader (and the demo's test) can find it: `label, in full:` then the JSON. */
 export function showInFull(label: string, value: unknown): void {
   say(`\n${label}, in full:\n${JSON.stringify(value ?? null, null, 2)}`);

@@ -27,3 +27,10 @@ test('report mode marks would-deny allowances, HTTP details and errors are shown
   t.regex(row, /http\(http\) GET \/x 200/);
   t.regex(row, /allow_any: upstream reset/);
 });
+
+test('wide adds the component first, then replica and identity last, for reading agent and gateway records together', (t) => {
+  const gateway: AuditRecord = { ...base, component: 'gateway', replica: 'egress-gateway-0', identity: 'spiffe://cluster.local/ns/default/sa/checkout', route: 'gateway' };
+  const [header, row] = formatAuditTable([gateway], { wide: true }).split('\n');
+  t.regex(header!, /^COMPONENT\s+DECISION .* MS\s+REPLICA\s+IDENTITY$/);
+  t.regex(row!, /^gateway\s+ALLOW .* egress-gateway-0\s+spiffe:\/\/cluster\.local\/ns\/default\/sa\/checkout$/);
+});
