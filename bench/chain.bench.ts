@@ -24,82 +24,24 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { canRunNetns, execInNetns, mustExecInNetns, spawnNodeInNetns, TSX_ARGS, withTeardown, type TeardownStack } from '../src/lab/index.ts';
+import { canRunNetns, spawnNodeInNetns, TSX_ARGS, withTeardown, type TeardownStack } from '../src/lab/index.ts';
 import { startEgressdChain } from './lib/chain-egressd.ts';
 import { startHaproxyChain } from './lib/chain-haproxy.ts';
 import { CHAIN, createChainLab } from './lib/chain-lab.ts';
 import { writeChainPki } from './lib/chain-pki.ts';
-import { formatReport, mergeRounds, usage, type PathResult, type ProcessFigures, type RoundResult, type Usage } from './lib/chain-report.ts';
+import { formatReport, type ChainPathName } from './lib/chain-report.ts';
+import { LOAD_FLAG_OPTIONS, measureLatency, readLoadFlags, type LoadPath } from './lib/latency-rounds.ts';
 
 const PREFIX = 'egk-';
 const APP_UID = 1000;
 const AGENT_UID = 1337;
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '10' },
-    rps: { type: 'string', default: '1000' },
-    conns: { type: 'string', default: '16' },
-    warmup: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '5' },
-  },
-});
-const SECONDS = Number(values.seconds);
-const RPS = Number(values.rps);
-const CONNS = Number(values.conns);
-/** Seconds of the same load on each path before measuring, not counted: Node's JIT warms up, pools fill. */
-const WARMUP = Number(values.warmup);
-/** Each path's SECONDS are run as this many rounds, the paths taking turns. */
-const ROUNDS = Number(values.rounds);
-const BAD_FLAGS = Object.entries({ seconds: SECONDS, rps: RPS, conns: CONNS, rounds: ROUNDS })
-  .filter(([, n]) => !(n > 0) || !Number.isFinite(n))
-  .map(([name]) => `--${name}`)
-  .concat(WARMUP >= 0 ? [] : ['--warmup'])
-  .concat(Number.isInteger(ROUNDS) && Number.isInteger(CONNS) ? [] : ['--rounds and --conns must be whole numbers']);
-
-interface Path {
-  name: 'direct' | 'egressd' | 'haproxy';
-  ns: string;
-  uid?: number;
-  /** What load-client.ts dials, and its options. */
-  host: string;
-  port: number;
-  extra: string[];
-  /** The same request by curl, to fail loudly before measuring a path that does not work. */
-  curl: string[];
-  /** Processes whose CPU is charged to this path. */
-  pids: Array<{ name: string; pid: number }>;
-}
-
-/** One GET by curl on the path: a 200 with 1,024 bytes, or the run stops with what curl saw. */
-async function preflight(path: Path): Promise<void> {
-  const result = await execInNetns(path.ns, 'curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--max-time', '10', ...path.curl], path.uid === undefined ? {} : { uid: path.uid });
-  if (result.stdout.trim() !== '200 1024') throw new Error(`${path.name}: preflight GET answered "${result.stdout.trim()}" ${result.stderr.trim()}`);
-}
-
-/** load-client.ts `rate --latencies` on the path for `seconds`. */
-async function load(path: Path, seconds: number): Promise<RoundResult> {
-  const out = await mustExecInNetns(
-    path.ns,
-    process.execPath,
-    [...TSX_ARGS, 'bench/lib/load-client.ts', 'rate', path.host, String(path.port), String(RPS), String(seconds), String(CONNS), '--latencies', ...path.extra],
-    { ...(path.uid === undefined ? {} : { uid: path.uid }), timeoutMs: (seconds + 120) * 1000 },
-  );
-  return JSON.parse(out) as RoundResult;
-}
-
-/** One measured round of a path; the CPU its processes spent meanwhile is added to `cpu`. */
-async function round(path: Path, seconds: number, cpu: Map<string, number>): Promise<RoundResult> {
-  const before = new Map<string, Usage>();
-  for (const p of path.pids) before.set(p.name, await usage(p.pid));
-  const result = await load(path, seconds);
-  for (const p of path.pids) cpu.set(p.name, (cpu.get(p.name) ?? 0) + (await usage(p.pid)).cpuSeconds - before.get(p.name)!.cpuSeconds);
-  return result;
-}
+const { values } = parseArgs({ options: LOAD_FLAG_OPTIONS });
+const { flags: FLAGS, bad: BAD_FLAGS } = readLoadFlags(values);
 
 async function run(td: TeardownStack): Promise<number> {
   if (BAD_FLAGS.length > 0) {
-    process.stderr.write(`chain bench: bad flags: ${BAD_FLAGS.join(', ')} (positive numbers; --warmup may be 0)\n`);
+    process.stderr.write(`chain bench: bad flags: ${BAD_FLAGS.join('; ')}\n`);
     return 2;
   }
   const can = await canRunNetns(PREFIX);
@@ -119,7 +61,7 @@ async function run(td: TeardownStack): Promise<number> {
   const egressd = await startEgressdChain(td, lab, pki, dir, AGENT_UID);
   process.stderr.write('chain up: server, haproxies, control plane, gateway, agent\n');
 
-  const paths: Path[] = [
+  const paths: Array<LoadPath<ChainPathName>> = [
     {
       name: 'direct', ns: lab.gw, host: CHAIN.host, port: CHAIN.serverPort, extra: ['--https', '--ca', pki.internetCa],
       curl: ['--cacert', pki.internetCa, `https://${CHAIN.host}/1k`], pids: [],
@@ -133,29 +75,9 @@ async function run(td: TeardownStack): Promise<number> {
       curl: [`http://127.0.0.1:${CHAIN.haproxyPodPort}/1k`], pids: [{ name: 'haproxy (pod)', pid: haproxy.pod.pid }, { name: 'haproxy (gw)', pid: haproxy.gw.pid }],
     },
   ];
-  for (const path of paths) {
-    await preflight(path);
-    if (WARMUP > 0) await load(path, WARMUP);
-  }
-  // The paths take turns, so a burst of the machine's other work lands on each of them alike.
-  const rounds = new Map<Path['name'], RoundResult[]>(paths.map((p) => [p.name, []]));
-  const cpuSeconds = new Map<string, number>();
-  for (let i = 0; i < ROUNDS; i++) {
-    for (const path of paths) {
-      const result = await round(path, SECONDS / ROUNDS, cpuSeconds);
-      rounds.get(path.name)!.push(result);
-      process.stderr.write(`round ${i + 1}/${ROUNDS} ${path.name}: p99 ${result.p99_ms.toFixed(2)} ms, ${result.errors} errors\n`);
-    }
-  }
-  const results = Object.fromEntries(paths.map((p) => [p.name, mergeRounds(rounds.get(p.name)!)])) as Record<Path['name'], PathResult>;
-  const processes: ProcessFigures[] = [];
-  for (const path of paths) {
-    for (const p of path.pids) {
-      processes.push({ name: p.name, cpuPer1k: (cpuSeconds.get(p.name)! / results[path.name].requests) * 1000, peakRssMiB: (await usage(p.pid)).peakRssMiB });
-    }
-  }
+  const { paths: results, processes } = await measureLatency(paths, FLAGS, (line) => process.stderr.write(`${line}\n`));
   const gatewayRecords = egressd.gateway.lines.filter((l) => l.includes('"decision":"allow"')).length;
-  process.stdout.write(formatReport({ rps: RPS, seconds: SECONDS, conns: CONNS, rounds: ROUNDS, paths: results, processes, gatewayRecords }));
+  process.stdout.write(formatReport({ ...FLAGS, paths: results, processes, gatewayRecords }));
   return 0;
 }
 

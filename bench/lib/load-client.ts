@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
+import { percentile } from './latency-report.ts';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -38,10 +39,6 @@ function get(agent: Agent, path: string, onData?: (n: number) => void): Promise<
     req.on('error', reject);
     req.end();
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
 async function rate(rps: number, seconds: number, conns: number): Promise<void> {
