@@ -132,6 +132,9 @@ export class HttpProxy {
       setHost: false,
     });
     upstreamReq.on('response', (upstreamRes) => {
+      // The pooled connection this request went out on: the address the gateway really dialled.
+      const { remoteAddress, remotePort } = upstreamRes.socket ?? {};
+      if (remoteAddress !== undefined && remotePort !== undefined) record.destination(remoteAddress, remotePort);
       const out: OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(upstreamRes.headers)) {
         if (value !== undefined && !DROPPED.has(name)) out[name] = value;
