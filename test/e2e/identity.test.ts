@@ -16,6 +16,7 @@ import { CertificateManager, OUTPUT_FILES, type CertificateStatus } from '../../
 import { createCsr } from '../../src/pki/csr.ts';
 import { generateWorkloadKey, privateKeyPem } from '../../src/pki/keys.ts';
 import { x509 } from '../../src/pki/x509.ts';
+import { JsonLines } from '../helpers/json-lines.ts';
 
 const TD = 'example.org';
 const ME = { trustDomain: TD, namespace: 'shop', serviceAccount: 'cart' };
@@ -25,18 +26,6 @@ async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'egc-identity-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** Log records as objects, for assertions on fields. */
-function logCollector(): { records: Record<string, unknown>[]; stream: Writable } {
-  const records: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) records.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { records, stream };
 }
 
 async function controlPlane(stateDir: string, port = 0, stream?: Writable): Promise<ControlPlane> {
@@ -174,8 +163,8 @@ test('CA stopped during a renewal: the manager backs off, keeps its valid certif
 test('refusals: each with its status and reason, logged and counted, and the CA keeps serving', async (t) => {
   const dir = await tempDir(t);
   const state = join(dir, 'state');
-  const logs = logCollector();
-  const cp = await controlPlane(state, 0, logs.stream);
+  const logs = new JsonLines();
+  const cp = await controlPlane(state, 0, logs);
   t.teardown(() => cp.stop());
   const signer = await loadTokenSigningKey({ stateDir: state });
   const endpoint = { address: `127.0.0.1:${cp.grpcPort}`, trustBundlePem: cp.ca.trustBundlePem() };
@@ -199,7 +188,7 @@ test('refusals: each with its status and reason, logged and counted, and the CA 
     const err = await t.throwsAsync(requestCertificate(endpoint, { csrPem: c.csr, validitySeconds: 60, token: c.token }), undefined, name);
     t.is((err as { context?: { grpcStatus?: string } }).context?.grpcStatus, c.status, name);
     t.true(err!.message.includes(`${c.reason}:`), `${name}: ${err!.message}`);
-    const logged = logs.records.find((r) => r.reason === c.reason);
+    const logged = logs.items.find((r) => r.reason === c.reason);
     t.truthy(logged, `${name} is logged with its reason`);
     // The CA keeps serving: a good request right after each refusal succeeds.
     const chain = await requestCertificate(endpoint, { csrPem: await csr({ uris: [MY_ID] }), validitySeconds: 60, token: good });
@@ -213,7 +202,7 @@ test('refusals: each with its status and reason, logged and counted, and the CA 
   };
   for (const c of Object.values(cases)) t.is(value('egressd_ca_requests_refused_total', c.reason), 1, c.reason);
   t.is(value('egressd_ca_certificates_issued_total'), Object.keys(cases).length);
-  const issuance = logs.records.find((r) => r.msg === 'certificate issued')!;
+  const issuance = logs.items.find((r) => r.msg === 'certificate issued')!;
   t.is(issuance.spiffeId, MY_ID);
   t.regex(String(issuance.serial), /^[0-9a-f]{32}$/);
   t.false(Number.isNaN(Date.parse(String(issuance.notAfter))));

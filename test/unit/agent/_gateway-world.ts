@@ -18,7 +18,8 @@ import { startGateway, type Gateway } from '../../../src/gateway/gateway.ts';
 import { CertificateManager, OUTPUT_FILES } from '../../../src/pki/certificate-manager.ts';
 import { startEcho, type EchoServer } from '../gateway/_echo.ts';
 import { TestCa as InternetCa } from '../gateway/_pki.ts';
-import { JsonLines, tempDir } from './_harness.ts';
+import { JsonLines } from '../../helpers/json-lines.ts';
+import { tempDir } from './_harness.ts';
 import { startTestCa, TRUST_DOMAIN, type TestCa } from './_identity.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/egressd.js', import.meta.url));

@@ -11,61 +11,15 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import tls from 'node:tls';
 import pino from 'pino';
 import type { AuditRecord } from '../../../src/core/audit.ts';
 import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import { agentConfig, type AgentConfig } from '../../../src/agent/agent-config.ts';
 import type { OriginalDestination } from '../../../src/agent/outbound.ts';
+import { JsonLines } from '../../helpers/json-lines.ts';
 
 const WAIT_MS = 30_000;
-
-/** JSON lines written to it, parsed; waits are event-driven and bounded. */
-export class JsonLines<T = Record<string, unknown>> extends Writable {
-  readonly items: T[] = [];
-  private pending = '';
-  private waiters: (() => void)[] = [];
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    this.pending += chunk.toString();
-    const lines = this.pending.split('\n');
-    this.pending = lines.pop()!;
-    for (const line of lines) {
-      if (line.trim() === '') continue;
-      try {
-        this.items.push(JSON.parse(line) as T);
-      } catch {
-        throw new Error(`not a JSON line: ${line}`);
-      }
-    }
-    for (const wake of this.waiters.splice(0)) wake();
-    done();
-  }
-
-  /** Resolves with the first item matching, waiting for it if need be. */
-  async find(match: (item: T) => boolean, what = 'a matching line'): Promise<T> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const found = this.items.find(match);
-      if (found) return found;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; have ${JSON.stringify(this.items, null, 1).slice(0, 3000)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  async count(n: number): Promise<T[]> {
-    await this.find(() => this.items.length >= n, `${n} lines`);
-    return this.items.slice(0, n);
-  }
-}
 
 /** Polls `check` until it returns a value, for state that emits no event (files, HTTP endpoints). */
 export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {

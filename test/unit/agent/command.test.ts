@@ -9,7 +9,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuditRecord } from '../../../src/core/audit.ts';
-import { echoServer, eventually, JsonLines, proxyConnect, serviceEntry, tempDir } from './_harness.ts';
+import { JsonLines } from '../../helpers/json-lines.ts';
+import { echoServer, eventually, proxyConnect, serviceEntry, tempDir } from './_harness.ts';
 import { SPIFFE_ID, startTestCa, TRUST_DOMAIN } from './_identity.ts';
 import { query, rcodeOf, udp } from '../dns/_dns-client.ts';
 

@@ -1,6 +1,5 @@
 /** A real DNS proxy on loopback (port 0) forwarding to a real test server, with its audit records parsed as objects. */
 import type { ExecutionContext } from 'ava';
-import { Writable } from 'node:stream';
 import type { Answer } from 'dns-packet';
 import { createAuditSink, type AuditRecord } from '../../../src/core/audit.ts';
 import { createLogger } from '../../../src/core/logger.ts';
@@ -8,18 +7,7 @@ import { createMetricsRegistry } from '../../../src/core/metrics.ts';
 import { dnsProxyConfig, startDnsProxy, type DnsProxyConfig, type DnsProxyHandle, type DnsPolicy } from '../../../src/dns/index.ts';
 import { startDnsServer, type DnsServer, type Zone } from './_dns-server.ts';
 import { allowlist } from './_policy.ts';
-
-export class AuditLines extends Writable {
-  readonly records: AuditRecord[] = [];
-  #pending = '';
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    const lines = (this.#pending + chunk.toString()).split('\n');
-    this.#pending = lines.pop()!;
-    for (const line of lines) if (line.trim() !== '') this.records.push(JSON.parse(line) as AuditRecord);
-    done();
-  }
-}
+import { JsonLines } from '../../helpers/json-lines.ts';
 
 const soa: Answer = {
   name: 'example.test',
@@ -58,7 +46,7 @@ export const ZONE: Zone = {
 export interface ProxyWorld {
   proxy: DnsProxyHandle;
   server: DnsServer;
-  audit: AuditLines;
+  audit: JsonLines<AuditRecord>;
   port: number;
   advance(ms: number): void;
 }
@@ -69,7 +57,7 @@ export async function startWorld(
 ): Promise<ProxyWorld> {
   const server = await startDnsServer(options.zone ?? ZONE);
   t.teardown(() => server.close());
-  const audit = new AuditLines();
+  const audit = new JsonLines<AuditRecord>();
   let now = 1_750_000_000_000;
   const policy = allowlist();
   const proxy = await startDnsProxy(

@@ -26,7 +26,7 @@ test('an allowed name is forwarded, then served from the cache with its TTL aged
   w.advance(90_000);
   await udp(w.port, query('x.wild.example.test', 'A'));
   t.is(w.server.count('x.wild.example.test'), 2, 'expired at the TTL: asked again');
-  t.deepEqual(w.audit.records, [], 'allowed queries write no audit record');
+  t.deepEqual(w.audit.items, [], 'allowed queries write no audit record');
 });
 
 test('the addresses of every answer are attributed to the asked name for their TTL', async (t) => {
@@ -43,8 +43,8 @@ test('REGISTRY_ONLY: a name no rule allows gets NXDOMAIN and an audit record, an
   const reply = await udp(w.port, query('evil.test', 'A'));
   t.is(rcodeOf(reply), RCODE.NXDOMAIN);
   t.is(w.server.count('evil.test'), 0);
-  t.is(w.audit.records.length, 1);
-  t.like(w.audit.records[0], {
+  t.is(w.audit.items.length, 1);
+  t.like(w.audit.items[0], {
     component: 'agent',
     decision: 'deny',
     reason: 'no_matching_rule',
@@ -59,7 +59,7 @@ test('REGISTRY_ONLY: a name no rule allows gets NXDOMAIN and an audit record, an
     dst: null,
     error: null,
   });
-  t.regex(w.audit.records[0]!.src ?? '', /^127\.0\.0\.1:\d+$/);
+  t.regex(w.audit.items[0]!.src ?? '', /^127\.0\.0\.1:\d+$/);
   t.is(await metric(w.proxy.registry, 'egressd_dns_queries_total', { type: 'A', result: 'denied' }), 1);
   t.is(w.proxy.attribution.lookup('192.0.2.66'), undefined);
 });
@@ -68,28 +68,28 @@ test('a ServiceEntry not exported to the namespace is denied with not_exported; 
   const w = await startWorld(t, { config: { denyRcode: 'REFUSED' } });
   const reply = await udp(w.port, query('billing.example.test', 'A'));
   t.is(rcodeOf(reply), RCODE.REFUSED);
-  t.like(w.audit.records[0], { reason: 'not_exported', rule: 'ServiceEntry/billing/private' });
+  t.like(w.audit.items[0], { reason: 'not_exported', rule: 'ServiceEntry/billing/private' });
 });
 
 test('REPORT: a name that would be denied is forwarded and audited with would_deny', async (t) => {
   const w = await startWorld(t, { namespace: 'audit' });
   t.deepEqual(dataOf(await udp(w.port, query('evil.test', 'A')), 'A'), ['192.0.2.66']);
-  t.like(w.audit.records[0], { decision: 'allow', would_deny: true, mode: 'REPORT', reason: 'no_matching_rule', host: 'evil.test' });
+  t.like(w.audit.items[0], { decision: 'allow', would_deny: true, mode: 'REPORT', reason: 'no_matching_rule', host: 'evil.test' });
   t.like(w.proxy.nameFor('192.0.2.66', (host) => host !== 'evil.test'), { host: 'evil.test', allowed: false });
 });
 
 test('ALLOW_ANY: forwarded, no audit record', async (t) => {
   const w = await startWorld(t, { namespace: 'lenient' });
   t.deepEqual(dataOf(await udp(w.port, query('evil.test', 'A')), 'A'), ['192.0.2.66']);
-  t.deepEqual(w.audit.records, []);
+  t.deepEqual(w.audit.items, []);
 });
 
 test('cluster names are forwarded without asking the policy, even before one is loaded; other names are SERVFAIL until then', async (t) => {
   const w = await startWorld(t, { policy: () => undefined });
   t.deepEqual(dataOf(await udp(w.port, query('db.shop.svc.cluster.local', 'A')), 'A'), ['10.96.3.4']);
-  t.deepEqual(w.audit.records, []);
+  t.deepEqual(w.audit.items, []);
   t.is(rcodeOf(await udp(w.port, query('api.example.test', 'A'))), RCODE.SERVFAIL);
-  t.like(w.audit.records[0], { decision: 'deny', reason: 'config_not_loaded', mode: null, error: 'no valid configuration loaded yet' });
+  t.like(w.audit.items[0], { decision: 'deny', reason: 'config_not_loaded', mode: null, error: 'no valid configuration loaded yet' });
   t.is(w.server.count('api.example.test'), 0);
 });
 
@@ -156,7 +156,7 @@ test('a CNAME chain the upstream leaves unfinished is followed; the addresses ar
   t.is(rcodeOf(reply), RCODE.NOERROR);
   t.is(w.server.count('edge.cdn.test'), 1);
   t.like(w.proxy.attribution.lookup('203.0.113.5'), { host: 'z.wild.example.test' });
-  t.deepEqual(w.audit.records, [], 'the CNAME target is not judged: the asked name was');
+  t.deepEqual(w.audit.items, [], 'the CNAME target is not judged: the asked name was');
   const again = await udp(w.port, query('y.wild.example.test', 'A'));
   t.deepEqual(dataOf(again, 'A'), ['203.0.113.5']);
   t.is(w.server.count('edge.cdn.test'), 1, 'the target answer came from the cache');

@@ -11,50 +11,15 @@ import type { ExecutionContext } from 'ava';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import { startGateway, type Gateway, type GatewayConfig } from '../../../src/gateway/gateway.ts';
 import { createAuditSink, type AuditRecord as GatewayAuditRecord } from '../../../src/core/audit.ts';
 import { GatewayPool, type GatewayPoolOptions } from '../../../src/tunnel/pool.ts';
 import { startEcho, type EchoServer } from './_echo.ts';
 import { TestCa, writeCredentials } from './_pki.ts';
+import { JsonLines } from '../../helpers/json-lines.ts';
 
 export type { EchoServer, Seen } from './_echo.ts';
-
-const WAIT_MS = 10_000;
-
-/** JSON lines written to it, parsed; waits are event-driven and bounded. */
-export class JsonLines<T> extends Writable {
-  readonly items: T[] = [];
-  #pending = '';
-  #waiters: (() => void)[] = [];
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    this.#pending += chunk.toString();
-    const lines = this.#pending.split('\n');
-    this.#pending = lines.pop()!;
-    for (const line of lines) if (line.trim() !== '') this.items.push(JSON.parse(line) as T);
-    for (const wake of this.#waiters.splice(0)) wake();
-    done();
-  }
-
-  async find(match: (item: T) => boolean, what = 'a matching line'): Promise<T> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const found = this.items.find(match);
-      if (found) return found;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; have ${JSON.stringify(this.items, null, 1).slice(0, 4000)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-}
 
 export interface World {
   dir: string;
