@@ -24,6 +24,7 @@ import { generateWorkloadKey, privateKeyPem } from '../../src/pki/keys.ts';
 import { TestCa, writeCredentials } from '../unit/gateway/_pki.ts';
 import { addDefaultRoute, canRunNetns, connectVeth, createNetns, execInNetns, mustExecInNetns, pollUntil, spawnInNetns, spawnNodeInNetns, TSX_ARGS, waitForListen, type NetnsProcess } from './harness/index.ts';
 import { auditRecords } from './agent-pod.ts';
+import { apiEntry } from '../helpers/gateway-allowlist.ts';
 
 const PREFIX = 'egr-';
 const BIN = fileURLToPath(new URL('../../bin/egressd.js', import.meta.url));
@@ -49,27 +50,7 @@ const GATEWAY_ID = 'spiffe://cluster.local/ns/egressd/sa/egress-gateway';
  * to it, for the gateway to refuse).
  */
 function allowlist(internetCa: string, side: 'agent' | 'gateway'): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: api, namespace: egress }
-spec:
-  hosts: [api.example.test]
-${side === 'gateway' ? '  addresses: [10.89.2.0/24]\n' : ''}  location: MESH_EXTERNAL
-  resolution: DNS
-  ports:
-    - { number: 443, name: https, protocol: HTTPS }
-    - { number: 80, name: http, protocol: HTTP, targetPort: 443 }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: api-tls, namespace: egress }
-spec:
-  host: api.example.test
-  trafficPolicy:
-    portLevelSettings:
-      - port: { number: 80 }
-        tls: { mode: SIMPLE, caCertificates: ${internetCa} }
-`;
+  return apiEntry({ caCertificates: internetCa, ...(side === 'gateway' ? { addresses: ['10.89.2.0/24'] } : {}) });
 }
 
 interface Chain {

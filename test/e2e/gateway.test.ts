@@ -19,6 +19,7 @@ import { canRunNetns, connectVeth, createNetns, execInNetns, pollUntil, spawnInN
 import type { ClientAction, ClientSpec } from '../unit/gateway/_client-process.ts';
 import { TestCa, writeCredentials } from '../unit/gateway/_pki.ts';
 import { GATEWAY_ID } from '../unit/gateway/_world.ts';
+import { apiEntry } from '../helpers/gateway-allowlist.ts';
 
 const PREFIX = 'egg-';
 const BIN = fileURLToPath(new URL('../../bin/egressd.js', import.meta.url));
@@ -51,29 +52,7 @@ interface ClientEvent {
 }
 
 function allowlist(internetCa: string): string {
-  return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: api, namespace: egress }
-spec:
-  hosts: [api.example.test, api6.example.test]
-  addresses: [10.88.2.0/24, "fd88:2::/64"]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports:
-    - { number: 443, name: https, protocol: HTTPS }
-    - { number: 80, name: http, protocol: HTTP, targetPort: 443 }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: api-tls, namespace: egress }
-spec:
-  host: api.example.test
-  trafficPolicy:
-    portLevelSettings:
-      - port: { number: 80 }
-        tls: { mode: SIMPLE, caCertificates: ${internetCa} }
----
+  return `${apiEntry({ caCertificates: internetCa, hosts: ['api.example.test', 'api6.example.test'], addresses: ['10.88.2.0/24', 'fd88:2::/64'] })}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: team-only, namespace: team }

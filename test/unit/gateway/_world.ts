@@ -18,6 +18,7 @@ import { GatewayPool, type GatewayPoolOptions } from '../../../src/tunnel/pool.t
 import { startEcho, type EchoServer } from './_echo.ts';
 import { TestCa, writeCredentials } from './_pki.ts';
 import { JsonLines } from '../../helpers/json-lines.ts';
+import { apiEntry } from '../../helpers/gateway-allowlist.ts';
 
 export type { EchoServer, Seen } from './_echo.ts';
 
@@ -44,32 +45,13 @@ export const GATEWAY_ID = 'spiffe://cluster.local/ns/egressd/sa/gateway';
 
 /** The allowlist most tests use; `ports` are the echo servers'. */
 export function defaultAllowlist(w: { https: EchoServer; http: EchoServer; internetCaFile: string }): string {
-  return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: api, namespace: egress }
-spec:
-  hosts: [api.example.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports:
-    - { number: 443, name: https, protocol: HTTPS }
-    - { number: 80, name: http, protocol: HTTP, targetPort: 443 }
-    - { number: 8080, name: plain, protocol: HTTP }
-  endpoints:
-    - address: 127.0.0.1
-      ports: { https: ${w.https.port}, http: ${w.https.port}, plain: ${w.http.port} }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: api-tls, namespace: egress }
-spec:
-  host: api.example.test
-  trafficPolicy:
-    portLevelSettings:
-      - port: { number: 80 }
-        tls: { mode: SIMPLE, sni: api.example.test, caCertificates: ${w.internetCaFile} }
----
+  return `${apiEntry({
+    caCertificates: w.internetCaFile,
+    resolution: 'STATIC',
+    morePorts: [{ number: 8080, name: 'plain', protocol: 'HTTP' }],
+    endpoints: [{ address: '127.0.0.1', ports: { https: w.https.port, http: w.https.port, plain: w.http.port } }],
+    sni: 'api.example.test',
+  })}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: team-only, namespace: team }
