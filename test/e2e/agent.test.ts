@@ -1,6 +1,6 @@
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import type { AuditRecord } from '../../src/core/audit.ts';
-import { canRunNetns, probe, type ProbeResult } from './harness/index.ts';
+import { netnsTests, probe, type ProbeResult } from './harness/index.ts';
 import { API_HOST, APP_UID, DB_IP, NAMESPACE, TCP_PORT, auditRecords, createAgentPod, curl, nodeClient, waitForRecord, type Agent, type AgentPod } from './agent-pod.ts';
 
 /**
@@ -11,14 +11,7 @@ import { API_HOST, APP_UID, DB_IP, NAMESPACE, TCP_PORT, auditRecords, createAgen
  * record the agent wrote about it, parsed and compared field by field.
  */
 const PREFIX = 'ege-';
-const netns = await canRunNetns(PREFIX);
-const e2e = netns.ok ? test.serial : test.skip;
-if (!netns.ok) {
-  test('agent e2e (skipped)', (t) => {
-    t.log(`skipping: ${netns.reason}`);
-    t.pass();
-  });
-}
+const e2e = await netnsTests(PREFIX, 'agent e2e (skipped)');
 
 /** Generous: two cores shared with other test files; every wait inside is bounded on a condition. */
 const TEST_TIMEOUT_MS = 240_000;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { canRunNetns, host, REPO_ROOT } from './harness/index.ts';
+import { netnsTests, host, REPO_ROOT } from './harness/index.ts';
 
 /**
  * `egressd demo --transparent` end to end: it checks its own outcomes (exit 1
@@ -9,9 +9,7 @@ import { canRunNetns, host, REPO_ROOT } from './harness/index.ts';
  * or is interrupted, and that without root it explains itself and exits 2.
  */
 const PREFIX = 'egx-';
-const netns = await canRunNetns(PREFIX);
-const e2e = netns.ok ? test.serial : test.skip;
-if (!netns.ok) test('transparent demo (skipped)', (t) => t.log(`skipping: ${netns.reason}`) ?? t.pass());
+const e2e = await netnsTests(PREFIX, 'transparent demo (skipped)');
 
 interface Run {
   code: number | null;

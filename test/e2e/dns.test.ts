@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +8,10 @@ import { allocateVips } from '../../src/dns/index.ts';
 import {
   addServerAddress,
   answer,
-  canRunNetns,
   createPodInternet,
   execInNetns,
   mustExecInNetns,
+  netnsTests,
   pollUntil,
   probe,
   spawnInNetns,
@@ -42,14 +42,7 @@ const NOWHERE = '10.77.0.53';
 const DB_IP = '192.168.77.20';
 const VIP_REAL_IP = '192.168.77.30';
 const TCP_PORT = 7000;
-const netns = await canRunNetns(PREFIX);
-const e2e = netns.ok ? test.serial : test.skip;
-if (!netns.ok) {
-  test('dns e2e (skipped)', (t) => {
-    t.log(`skipping: ${netns.reason}`);
-    t.pass();
-  });
-}
+const e2e = await netnsTests(PREFIX, 'dns e2e (skipped)');
 
 const ALLOWLIST = `
 apiVersion: networking.istio.io/v1

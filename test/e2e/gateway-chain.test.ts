@@ -11,7 +11,7 @@
  * as UID 1000. In `internet`: echo servers with a certificate from their own
  * CA, which print what each request carried.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import type { AuditRecord } from '../../src/core/audit.ts';
 import { CertificateAuthority } from '../../src/pki/certificate-authority.ts';
 import { generateWorkloadKey, privateKeyPem } from '../../src/pki/keys.ts';
 import { TestCa, writeCredentials } from '../unit/gateway/_pki.ts';
-import { addDefaultRoute, canRunNetns, connectVeth, createNetns, execInNetns, mustExecInNetns, pollUntil, spawnInNetns, spawnNodeInNetns, TSX_ARGS, waitForListen, type NetnsProcess } from './harness/index.ts';
+import { netnsTests, addDefaultRoute, connectVeth, createNetns, execInNetns, mustExecInNetns, pollUntil, spawnInNetns, spawnNodeInNetns, TSX_ARGS, waitForListen, type NetnsProcess } from './harness/index.ts';
 import { auditRecords } from './agent-pod.ts';
 import { apiEntry } from '../helpers/gateway-allowlist.ts';
 
@@ -30,9 +30,7 @@ const PREFIX = 'egr-';
 const BIN = fileURLToPath(new URL('../../bin/egressd.js', import.meta.url));
 const ECHO = fileURLToPath(new URL('../unit/gateway/_echo-process.ts', import.meta.url));
 
-const netns = await canRunNetns(PREFIX);
-const e2e = netns.ok ? test.serial : test.skip;
-if (!netns.ok) test('gateway chain end-to-end tests need root and ip netns', (t) => t.log(netns.reason) ?? t.pass());
+const e2e = await netnsTests(PREFIX, 'gateway chain end-to-end tests need root and ip netns');
 
 const GW = { pod: '10.89.1.1', internet: '10.89.2.1' };
 const POD_IP = '10.89.1.2';

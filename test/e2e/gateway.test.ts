@@ -9,13 +9,13 @@
  * echo servers with a certificate from their own CA run in `internet`. The
  * internet addresses are private, so the allowlist lists them explicitly.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuditRecord as GatewayAuditRecord } from '../../src/core/audit.ts';
-import { canRunNetns, connectVeth, createNetns, execInNetns, pollUntil, spawnInNetns, TSX_ARGS, waitForListen, type NetnsProcess } from './harness/index.ts';
+import { netnsTests, connectVeth, createNetns, execInNetns, pollUntil, spawnInNetns, TSX_ARGS, waitForListen, type NetnsProcess } from './harness/index.ts';
 import type { ClientAction, ClientSpec } from '../unit/gateway/_client-process.ts';
 import { TestCa, writeCredentials } from '../unit/gateway/_pki.ts';
 import { GATEWAY_ID } from '../unit/gateway/_world.ts';
@@ -26,9 +26,7 @@ const BIN = fileURLToPath(new URL('../../bin/egressd.js', import.meta.url));
 const CLIENT = fileURLToPath(new URL('../unit/gateway/_client-process.ts', import.meta.url));
 const ECHO = fileURLToPath(new URL('../unit/gateway/_echo-process.ts', import.meta.url));
 
-const netns = await canRunNetns(PREFIX);
-const e2e = netns.ok ? test.serial : test.skip;
-if (!netns.ok) test('gateway end-to-end tests need root and ip netns', (t) => t.log(netns.reason) ?? t.pass());
+const e2e = await netnsTests(PREFIX, 'gateway end-to-end tests need root and ip netns');
 
 const GW = { pod: '10.88.1.1', internet: '10.88.2.1' };
 const INTERNET = { v4: '10.88.2.2', v6: 'fd88:2::2' };

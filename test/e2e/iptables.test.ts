@@ -1,11 +1,11 @@
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import {
   addServerAddress,
   answer,
-  canRunNetns,
   createPodInternet,
   execInNetns,
   mustExecInNetns,
+  netnsTests,
   probe,
   rawSend,
   startServers,
@@ -24,14 +24,7 @@ import {
 const PREFIX = 'egi-';
 const APP = 1000;
 const AGENT = 1337;
-const netns = await canRunNetns(PREFIX);
-const e2e = netns.ok ? test.serial : test.skip;
-if (!netns.ok) {
-  test('iptables e2e (skipped)', (t) => {
-    t.log(`skipping: ${netns.reason}`);
-    t.pass();
-  });
-}
+const e2e = await netnsTests(PREFIX, 'iptables e2e (skipped)');
 
 interface Answer {
   server: string;

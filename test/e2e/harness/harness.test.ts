@@ -1,12 +1,12 @@
 import test from 'ava';
 import {
   answer,
-  canRunNetns,
   createNetns,
   createPodInternet,
   createTestPki,
   execInNetns,
   host,
+  netnsTests,
   addServerAddress,
   probe,
   spawnInNetns,
@@ -18,14 +18,7 @@ import {
 } from './index.ts';
 
 const PREFIX = 'egi-';
-const netns = await canRunNetns(PREFIX);
-const e2e = netns.ok ? test.serial : test.skip;
-if (!netns.ok) {
-  test('netns harness (skipped)', (t) => {
-    t.log(`skipping netns tests: ${netns.reason}`);
-    t.pass();
-  });
-}
+const e2e = await netnsTests(PREFIX, 'netns harness (skipped)');
 
 test('unique names fit in 15 characters and refuse long prefixes', (t) => {
   const names = new Set(Array.from({ length: 50 }, () => uniqueName(PREFIX)));

@@ -7,9 +7,7 @@
  * Skipping where it cannot run (ava decides skips at declaration time, so use
  * top-level await):
  *
- *   const netns = await canRunNetns('abc-');          // your prefix
- *   const e2e = netns.ok ? test.serial : test.skip;
- *   if (!netns.ok) test('netns e2e', (t) => { t.log(netns.reason); t.pass(); });
+ *   const e2e = await netnsTests('abc-', 'abc e2e (skipped)');   // your prefix; test.serial or test.skip
  *
  * Typical test:
  *
@@ -33,9 +31,11 @@
  * - servers.ts: startServers (http, https, tcp reporting SO_ORIGINAL_DST, udp echo) in any namespace
  * - probe.ts: probe (one TCP/UDP exchange as any UID, errors as data), answer
  * - certs.ts: createTestPki (CA + server cert files made at test time)
+ * - netns-tests.ts: netnsTests (serial where namespaces can be made, else skipped with the reason)
  */
 export * from '../../../src/lab/netns.ts';
 export * from '../../../src/lab/topology.ts';
 export * from './servers.ts';
 export * from './probe.ts';
 export * from './certs.ts';
+export * from './netns-tests.ts';
