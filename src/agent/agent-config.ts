@@ -33,9 +33,9 @@ export interface AgentConfig {
   auditLog?: string;
   /** Write audit records to stdout. */
   auditStdout: boolean;
-  /** Wait this long for a client's first bytes before letting the destination IP decide (server-first protocols). */
+  /** Wait this long for a client's first bytes before letting the destination IP decide (server-first protocols), unless the port is declared client-first (peek-window.ts). */
   peekTimeoutMs: number;
-  /** Once a ClientHello or request head has started, how long it may take to complete. */
+  /** Once a ClientHello or request head has started, how long it may take to complete; also the wait for the first bytes on a port declared client-first. */
   sniffTimeoutMs: number;
   /** Close spliced connections idle this long. */
   idleTimeoutMs: number;

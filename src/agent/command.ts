@@ -23,7 +23,7 @@ export const AGENT_OPTIONS = {
   labels: { type: 'list', env: 'EGRESSD_LABELS', description: "the workload's labels, key=value,..." },
   'labels-file': { type: 'string', env: 'EGRESSD_LABELS_FILE', description: 'downward API labels file (key="value" lines); --labels add to it' },
   'audit-log': { type: 'string', env: 'EGRESSD_AUDIT_LOG', description: 'also append audit records (JSON lines) to this file' },
-  'peek-timeout-ms': { type: 'integer', env: 'EGRESSD_PEEK_TIMEOUT_MS', default: AGENT_DEFAULTS.peekTimeoutMs, description: 'wait for the first client bytes this long before deciding on the destination IP alone' },
+  'peek-timeout-ms': { type: 'integer', env: 'EGRESSD_PEEK_TIMEOUT_MS', default: AGENT_DEFAULTS.peekTimeoutMs, description: 'wait for the first client bytes this long before deciding on the destination IP alone (ports declared HTTP/HTTPS/HTTP2/GRPC/TLS wait the 5 s sniff timeout)' },
   'idle-timeout-seconds': { type: 'integer', env: 'EGRESSD_IDLE_TIMEOUT_SECONDS', default: AGENT_DEFAULTS.idleTimeoutMs / 1000, description: 'close connections idle this long' },
   'drain-seconds': { type: 'integer', env: 'EGRESSD_DRAIN_SECONDS', default: AGENT_DEFAULTS.drainMs / 1000, description: 'on SIGTERM, let open connections finish this long' },
   resolve: { type: 'list', env: 'EGRESSD_RESOLVE', description: 'host:port:address (or host:address for every port), resolve host to address without DNS (like curl --resolve); repeatable' },

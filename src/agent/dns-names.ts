@@ -33,6 +33,11 @@ export interface DnsNaming {
 
 const NOTHING: DnsNaming = { names: [], vip: false };
 
+/** The name the DNS proxy last gave `address` for (a VIP's host), before anything is sniffed: only to choose how long to wait. */
+export function dnsNameOf(pipeline: Pipeline, address: string): string | undefined {
+  return pipeline.dns?.nameFor(address, () => true)?.host;
+}
+
 export function namesFromDns(pipeline: Pipeline, dst: Destination, sniffed: Sniffed): DnsNaming {
   const dns = pipeline.dns;
   if (dns === undefined) return NOTHING;

@@ -2,9 +2,10 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { formatHostPort } from '../core/net.ts';
 import { unmapped } from './connection-record.ts';
-import { namesFromDns } from './dns-names.ts';
+import { dnsNameOf, namesFromDns } from './dns-names.ts';
 import { isOwnListener } from './loop-guard.ts';
 import { decideSniffed, forward, openRecord, planRoute, refuseSniffed, whenClosed, type Pipeline } from './pipeline.ts';
+import { peekWindow } from './peek-window.ts';
 import { refuseTcp } from './refuse.ts';
 import { sniff } from './sniff.ts';
 
@@ -45,7 +46,8 @@ export async function handleOutbound(pipeline: Pipeline, originalDestination: Or
       return;
     }
 
-    const sniffed = await sniff(socket, { peekTimeoutMs: pipeline.peekTimeoutMs, sniffTimeoutMs: pipeline.sniffTimeoutMs });
+    const peekTimeoutMs = peekWindow(pipeline.policy(), dst, dnsNameOf(pipeline, dst.address), pipeline);
+    const sniffed = await sniff(socket, { peekTimeoutMs, sniffTimeoutMs: pipeline.sniffTimeoutMs });
     const named = namesFromDns(pipeline, dst, sniffed);
     const verdict = decideSniffed(pipeline, record, sniffed, { names: named.names, port: dst.port, address: dst.address, protocol: 'TCP' });
     if (!verdict.allow) {
