@@ -2,9 +2,10 @@ import { execInNetns, TSX_ARGS } from '../lab/netns.ts';
 import type { DemoLab } from './pod-lab.ts';
 
 /**
- * The application in the transparent demo's pod: real curl and a UDP
- * attempt, as UID 1000, with no proxy setting of any kind. Only curl's
- * --resolve stands in for the DNS answer the lab has no server for.
+ * The application in the transparent demo's pod: real curl, dig and a UDP
+ * attempt, as UID 1000, with no proxy setting of any kind. curl's --resolve
+ * gives it the real address, as the agent's --resolve does; without it, the
+ * pod's resolver (the agent) gives a virtual IP.
  */
 export const APP_UID = 1000;
 
@@ -23,14 +24,17 @@ function defaultPort(url: URL): string {
 }
 
 /** The command line as the reader would type it (the CA file shortened). */
-export function curlShown(url: string, address: string): string {
+export function curlShown(url: string, address?: string): string {
   const u = new URL(url);
-  return `curl ${u.protocol === 'https:' ? '--cacert ca.pem ' : ''}--resolve ${u.hostname}:${defaultPort(u)}:${address} ${url}`;
+  const resolve = address === undefined ? '' : `--resolve ${u.hostname}:${defaultPort(u)}:${address} `;
+  return `curl ${u.protocol === 'https:' ? '--cacert ca.pem ' : ''}${resolve}${url}`;
 }
 
-export async function curlFromPod(lab: DemoLab, url: string, address: string): Promise<CurlResult> {
+/** `address`: curl's --resolve; without it curl asks the pod's resolver, which the rules hand to the agent. */
+export async function curlFromPod(lab: DemoLab, url: string, address?: string): Promise<CurlResult> {
   const u = new URL(url);
-  const args = ['-sS', '--max-time', '20', '--cacert', lab.caFile, '--resolve', `${u.hostname}:${defaultPort(u)}:${address}`, '-w', '\n%{http_code}', url];
+  const resolve = address === undefined ? [] : ['--resolve', `${u.hostname}:${defaultPort(u)}:${address}`];
+  const args = ['-sS', '--max-time', '20', '--cacert', lab.caFile, ...resolve, '-w', '\n%{http_code}', url];
   const r = await execInNetns(lab.topo.pod, 'curl', args, { uid: APP_UID, timeoutMs: 40_000 });
   const lines = r.stdout.split('\n');
   const code = Number(lines.pop());
@@ -53,4 +57,37 @@ export async function udpFromPod(lab: DemoLab, host: string, port: number): Prom
   } catch {
     return { outcome: 'error', code: 'NO_RESULT', detail: `the attempt printed no result (exit ${r.code ?? r.signal}): ${r.stderr.trim()}` };
   }
+}
+
+export interface DigResult {
+  /** The answer's rcode as dig prints it (NOERROR, NXDOMAIN...), null when no answer came. */
+  status: string | null;
+  /** The A records' addresses. */
+  addresses: string[];
+  /** What dig printed: its header comments and answer section. */
+  output: string;
+}
+
+/** The command line as the reader would type it. */
+export function digShown(name: string): string {
+  return `dig ${name} A`;
+}
+
+/**
+ * An A query from the pod as the application, to the nameserver of the pod's
+ * resolv.conf (the internet namespace, where nothing answers on 53):
+ * `egressd init` redirects port 53 to the agent whatever nameserver is asked,
+ * and a query that slipped past the rules would still stay in the lab.
+ */
+export async function digFromPod(lab: DemoLab, name: string): Promise<DigResult> {
+  const args = ['+tries=1', '+time=5', '+noall', '+comments', '+answer', name, 'A'];
+  const r = await execInNetns(lab.topo.pod, 'dig', args, { uid: APP_UID, timeoutMs: 20_000 });
+  const status = /status: ([A-Z]+)/.exec(r.stdout)?.[1] ?? null;
+  const addresses = r.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith(';'))
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[3] === 'A')
+    .map((fields) => fields[4]!);
+  return { status, addresses, output: `${r.stdout}${r.stderr}`.trim() };
 }

@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_DEFAULTS } from '../agent/agent-config.ts';
@@ -27,6 +27,13 @@ export interface DemoLab {
   caFile: string;
   /** The agent's --audit-log, in a directory only the agent's UID may write. */
   auditFile: string;
+  /**
+   * The pod's resolv.conf (/etc/netns/<pod>/resolv.conf) and the agent's
+   * --resolv-conf: the internet namespace's address, where nothing listens
+   * on 53. The agent answers every name the demo asks itself (a VIP, or
+   * NXDOMAIN), so nothing is forwarded, and a query that were would stay in the lab.
+   */
+  resolvConf: string;
 }
 
 export async function createDemoLab(td: TeardownHost, netnsPrefix: string): Promise<DemoLab> {
@@ -40,7 +47,14 @@ export async function createDemoLab(td: TeardownHost, netnsPrefix: string): Prom
   const caFile = join(dir, 'ca.pem');
   const api = spawnNodeInNetns(td, topo.internet, [...TSX_ARGS, 'src/demo/external-api-process.ts', caFile]);
   await api.waitForLine((line) => line.includes('"ready"'), { timeoutMs: START_BOUND_MS });
-  return { topo, caFile, auditFile: join(auditDir, 'audit.log') };
+  // What `ip netns exec` shows the pod's processes as /etc/resolv.conf, and the
+  // agent's --resolv-conf: a nameserver in the lab, not the host's resolver.
+  const etc = join('/etc/netns', topo.pod);
+  await mkdir(etc, { recursive: true });
+  td.teardown(() => rm(etc, { recursive: true, force: true }));
+  const resolvConf = join(etc, 'resolv.conf');
+  await writeFile(resolvConf, `nameserver ${topo.internetIp}\noptions timeout:2 attempts:1\n`, { mode: 0o644 });
+  return { topo, caFile, auditFile: join(auditDir, 'audit.log'), resolvConf };
 }
 
 /** Runs the real `egressd init` (as root, like the init container) in the pod namespace; returns what it printed. */
@@ -51,7 +65,8 @@ export function installInit(lab: DemoLab): Promise<string> {
 /**
  * The agent's flags. deploy/examples says `resolution: DNS` for api.example.test
  * and the lab has no DNS server, so --resolve gives the agent the answer DNS
- * would. --peek-timeout-ms is raised so that a client slowed down by a busy
+ * would. --dns-auto-allocate lets its DNS proxy answer api.example.test with a
+ * virtual IP, so the pod's lookups need no upstream either. --peek-timeout-ms is raised so that a client slowed down by a busy
  * machine is still judged by its SNI, not by its address alone.
  */
 export function agentArgs(lab: DemoLab): string[] {
@@ -63,6 +78,8 @@ export function agentArgs(lab: DemoLab): string[] {
     '--audit-log', lab.auditFile,
     '--resolve', `${API_HOST}:443:${ip}`,
     '--resolve', `${API_HOST}:80:${ip}`,
+    '--resolv-conf', lab.resolvConf,
+    '--dns-auto-allocate',
     '--peek-timeout-ms', '3000',
     '--log-level', 'warn',
   ];

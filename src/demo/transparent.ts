@@ -1,9 +1,9 @@
 import type { AuditRecord } from '../core/audit.ts';
 import { pollUntil, type TeardownHost } from '../lab/netns.ts';
 import { withTeardown } from '../lab/teardown.ts';
-import { APP_UID, curlFromPod, curlShown, udpFromPod, type CurlResult } from './pod-app.ts';
+import { APP_UID, curlFromPod, curlShown, digFromPod, digShown, udpFromPod, type CurlResult } from './pod-app.ts';
 import { ADMIN_URL, AGENT_UID, API_HOST, agentArgs, createDemoLab, installInit, readAuditRecords, startPodAgent } from './pod-lab.ts';
-import { egressctl, heading, indent, reportSurprises, say, showAuditRecords, showResult } from './present.ts';
+import { egressctl, heading, indent, reportSurprises, say, showAuditRecords, showInFull, showResult } from './present.ts';
 
 /**
  * `egressd demo --transparent` (root): the explicit demo's story, but the
@@ -17,8 +17,10 @@ export interface TransparentDemoOptions {
   netnsPrefix: string;
 }
 
-/** The connections that leave an audit record: both allowed requests, the denied TLS host, the denied port. */
-const EXPECTED_RECORDS = 4;
+/** What leaves an audit record: both allowed requests, the denied TLS host, the denied port, the denied DNS query, the request to the VIP. */
+const EXPECTED_RECORDS = 6;
+/** Istio's auto-allocated virtual IPs (docs/dns.md): the agent's own answer, not any server's. */
+const VIP_RANGE = /^240\.240\.\d+\.\d+$/;
 
 type Expectation = (r: CurlResult) => string | undefined;
 
@@ -80,7 +82,24 @@ async function run(td: TeardownHost, options: TransparentDemoOptions): Promise<n
   showResult(`QUIC (UDP) to ${internetIp}:443, what HTTP/3 tries first   (rejected by the rules: clients fall back to TCP)`, udp.outcome === 'error' ? `rejected at once: ${udp.code}` : udp.detail);
   if (udp.outcome !== 'error') surprises.push(`UDP to 443: ${udp.outcome} (${udp.detail}), expected a rejection`);
 
-  heading('5. Why was it blocked? egressctl check answers from the same allowlists');
+  heading(`5. The application's DNS, as UID ${APP_UID}: port 53 is redirected to the agent (15053), whatever server is asked`);
+  say(`The pod's resolv.conf names ${internetIp}, where nothing listens on 53; the agent answers allowlisted names itself (--dns-auto-allocate: a virtual IP) and refuses the rest.\n`);
+  const allowedDns = await digFromPod(lab, API_HOST);
+  showResult(`${API_HOST}   (allowed: ServiceEntry demo-api)\n  $ ${digShown(API_HOST)}`, `${allowedDns.status ?? 'no answer'} ${allowedDns.addresses.join(' ')}`.trim());
+  if (allowedDns.status !== 'NOERROR' || allowedDns.addresses.length === 0 || !allowedDns.addresses.every((a) => VIP_RANGE.test(a)))
+    surprises.push(`dig ${API_HOST}: expected NOERROR with a virtual IP (240.240.x.x), got: ${allowedDns.output}`);
+  const deniedDns = await digFromPod(lab, 'exfil.attacker.test');
+  showResult(`exfil.attacker.test   (no ServiceEntry: refused, and audited)\n  $ ${digShown('exfil.attacker.test')}`, `${deniedDns.status ?? 'no answer'} ${deniedDns.addresses.join(' ')}`.trim());
+  if (deniedDns.status !== 'NXDOMAIN' || deniedDns.addresses.length > 0) surprises.push(`dig exfil.attacker.test: expected NXDOMAIN, got: ${deniedDns.output}`);
+  say('');
+  const viaVip = async (what: string, url: string): Promise<void> => {
+    const r = await curlFromPod(lab, url);
+    showResult(`${what}\n  $ ${curlShown(url)}`, describe(r), r.status === null ? '' : r.body);
+    if (r.status !== 200) surprises.push(`${what}: got ${describe(r)}, expected HTTP 200`);
+  };
+  await viaVip('GET http://api.example.test/v1/plain   (no --resolve: the VIP, which the agent routes by name)', 'http://api.example.test/v1/plain');
+
+  heading('6. Why was it blocked? egressctl check answers from the same allowlists');
   await egressctl(['check', '--config', 'deploy/examples', '--namespace', 'default', 'exfil.attacker.test:443']);
 
   // Records are written when connections close; all are closed, but the file is appended asynchronously.
@@ -89,13 +108,17 @@ async function run(td: TeardownHost, options: TransparentDemoOptions): Promise<n
     return now.length >= EXPECTED_RECORDS ? now : undefined;
   }).catch(async (): Promise<AuditRecord[]> => readAuditRecords(lab));
 
-  heading('6. Fail closed: the agent is killed (SIGKILL), and the allowed request is tried again');
+  heading('7. Fail closed: the agent is killed (SIGKILL), and the allowed request is tried again');
   process.kill(agent.pid, 'SIGKILL');
   await agent.exited;
   await request('GET https://api.example.test/v1/status   (allowed, but nothing is there to let it out)', 'https://api.example.test/v1/status', noResponse);
 
-  heading("7. The audit records: one per connection, JSON lines in the agent's --audit-log (here as a table)");
+  heading("8. The audit records: one per connection or refused DNS query, JSON lines in the agent's --audit-log (here as a table)");
   showAuditRecords(records, { label: 'The denied TLS connection', match: (r) => r.decision === 'deny' && r.protocol === 'tls' });
+  const dnsDenial = records.find((r) => r.protocol === 'dns');
+  showInFull('The denied DNS query', dnsDenial);
+  if (dnsDenial?.decision !== 'deny' || dnsDenial.host !== 'exfil.attacker.test' || dnsDenial.listener !== 'dns' || dnsDenial.host_source !== 'dns')
+    surprises.push(`the DNS audit record: expected a deny of exfil.attacker.test on listener dns, got ${JSON.stringify(dnsDenial ?? null)}`);
   if (records.length !== EXPECTED_RECORDS) surprises.push(`${records.length} audit records, expected ${EXPECTED_RECORDS}`);
   return reportSurprises(surprises);
 }

@@ -34,6 +34,15 @@ function namespacesOf(stdout: string): string[] {
   return [...stdout.matchAll(/^(?:pod|internet) +(\S+)/gm)].map((m) => m[1]!);
 }
 
+/** The JSON the demo prints under `<label>, in full:` (pretty-printed: it ends at the first `}` in column 0). */
+function inFull(stdout: string, label: string): Record<string, unknown> {
+  const marker = `${label}, in full:\n`;
+  const start = stdout.indexOf(marker);
+  if (start < 0) throw new Error(`"${label}" is not in the demo's output`);
+  const json = stdout.slice(start + marker.length);
+  return JSON.parse(json.slice(0, json.indexOf('\n}') + 2)) as Record<string, unknown>;
+}
+
 async function leftovers(): Promise<string[]> {
   return (await host(['ip', 'netns', 'list'])).split('\n').filter((line) => line.startsWith(PREFIX));
 }
@@ -43,10 +52,12 @@ e2e('the transparent demo runs to the end, its requests decided as the allowlist
   t.is(run.code, 0, `${run.stdout}\n${run.stderr}`);
   t.is(namespacesOf(run.stdout).length, 2, run.stdout);
   t.deepEqual(await leftovers(), []);
-  const marker = 'The denied TLS connection, in full:';
-  const denied = JSON.parse(run.stdout.slice(run.stdout.indexOf(marker) + marker.length)) as Record<string, unknown>;
+  const denied = inFull(run.stdout, 'The denied TLS connection');
   t.like(denied, { decision: 'deny', reason: 'no_matching_rule', host: 'exfil.attacker.test', host_source: 'sni', listener: 'outbound', dst: '10.77.0.1:443' });
   t.regex(String(denied.src), /^10\.77\.0\.2:\d+$/, 'the connection came from the pod, intercepted');
+  const dns = inFull(run.stdout, 'The denied DNS query');
+  t.like(dns, { decision: 'deny', reason: 'no_matching_rule', host: 'exfil.attacker.test', host_source: 'dns', protocol: 'dns', listener: 'dns', port: null, dst: null });
+  t.regex(String(dns.src), /^10\.77\.0\.2:\d+$/, 'the query came from the pod, redirected to the agent');
 });
 
 e2e('Ctrl-C in the middle of the transparent demo still deletes its namespaces', async (t) => {
