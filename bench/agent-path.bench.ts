@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { canRunNetns, createPodInternet, mustExecInNetns, spawnInNetns, spawnNodeInNetns, TSX_ARGS, waitForListen, withTeardown, type TeardownStack } from '../src/lab/index.ts';
 import { formatAgentPathReport, type AgentPathName, type BulkFigures } from './lib/agent-path-report.ts';
+import { cpuPlacement, describePlacement, pinProcess } from './lib/cpu-pinning.ts';
 import { interleave, loadClient, LOAD_FLAG_OPTIONS, measureLatency, readLoadFlags, type LoadPath } from './lib/latency-rounds.ts';
 
 const PREFIX = 'egb-';
@@ -95,6 +96,10 @@ async function run(td: TeardownStack): Promise<number> {
   const haproxy = spawnInNetns(td, topo.pod, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { uid: AGENT_UID });
   await waitForListen(topo.pod, 15001, { timeoutMs: 60_000 });
   await waitForListen(topo.pod, HAPROXY_PORT);
+  const cpus = cpuPlacement();
+  await pinProcess(upstream.pid, cpus?.load);
+  for (const proxy of [agent, haproxy]) await pinProcess(proxy.pid, cpus?.proxy);
+  process.stderr.write(`${describePlacement(cpus)}\n`);
 
   const upstreamUrl = `http://${topo.internetIp}:${PORT}/1k`;
   const paths: Array<LoadPath<AgentPathName>> = [

@@ -24,6 +24,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cpuPlacement, describePlacement, pinProcess } from './lib/cpu-pinning.ts';
 import { canRunNetns, spawnNodeInNetns, TSX_ARGS, withTeardown, type TeardownStack } from '../src/lab/index.ts';
 import { startEgressdChain } from './lib/chain-egressd.ts';
 import { startHaproxyChain } from './lib/chain-haproxy.ts';
@@ -59,7 +60,10 @@ async function run(td: TeardownStack): Promise<number> {
   await server.waitForLine((line) => line.includes('listening'), { timeoutMs: 60_000 });
   const haproxy = await startHaproxyChain(td, lab, pki, dir, AGENT_UID);
   const egressd = await startEgressdChain(td, lab, pki, dir, AGENT_UID);
-  process.stderr.write('chain up: server, haproxies, control plane, gateway, agent\n');
+  const cpus = cpuPlacement();
+  await pinProcess(server.pid, cpus?.load);
+  for (const proxy of [haproxy.pod, haproxy.gw, egressd.agent, egressd.gateway]) await pinProcess(proxy.pid, cpus?.proxy);
+  process.stderr.write(`chain up: server, haproxies, control plane, gateway, agent; ${describePlacement(cpus)}\n`);
 
   const paths: Array<LoadPath<ChainPathName>> = [
     {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { execInNetns, mustExecInNetns, TSX_ARGS } from '../../src/lab/index.ts';
+import { cpuPlacement, pinnedCommand } from './cpu-pinning.ts';
 import { mergeRounds, type PathResult, type ProcessFigures, type RoundResult } from './latency-report.ts';
 
 /**
@@ -68,7 +69,8 @@ export async function preflight(path: LoadPath): Promise<void> {
 
 /** A load-client.ts run on the path (`rate ...` or `bulk ...`), its JSON line parsed. */
 export async function loadClient<T>(path: LoadPath, args: readonly string[], timeoutSeconds: number): Promise<T> {
-  const out = await mustExecInNetns(path.ns, process.execPath, [...TSX_ARGS, 'bench/lib/load-client.ts', ...args, ...path.extra], {
+  const [command, commandArgs] = pinnedCommand(process.execPath, [...TSX_ARGS, 'bench/lib/load-client.ts', ...args, ...path.extra], cpuPlacement()?.load);
+  const out = await mustExecInNetns(path.ns, command, commandArgs, {
     ...asUid(path),
     timeoutMs: (timeoutSeconds + 120) * 1000,
   });
