@@ -1,12 +1,12 @@
-import { ServiceEntry } from '@kubernetes-models/istio/networking.istio.io/v1beta1/ServiceEntry';
-import { DestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule';
-import { Sidecar } from '@kubernetes-models/istio/networking.istio.io/v1beta1/Sidecar';
+import { DestinationRule, ServiceEntry, Sidecar, type AjvError, type Validator } from './istio-validators.js';
 import type { FieldPath } from './problem.ts';
 
 /**
- * The structural check, delegated to the published Istio CRD schemas of
- * @kubernetes-models/istio. v1, v1beta1 and v1alpha3 share one spec, and the
- * library has no v1 classes, so every version is checked with v1beta1's.
+ * The structural check against the published Istio CRD schemas, compiled ahead of time
+ * (istio-validators.js, generated from @kubernetes-models/istio by
+ * scripts/generate-istio-validators.ts) so that no process pays for a schema compiler.
+ * v1, v1beta1 and v1alpha3 share one spec, and the library has no v1 schemas, so every
+ * version is checked against v1beta1's.
  */
 
 export type PolicyKind = 'ServiceEntry' | 'DestinationRule' | 'Sidecar';
@@ -16,15 +16,8 @@ export interface SchemaError {
   message: string;
 }
 
-/** The parts of an Ajv error the library throws that we read. */
-interface AjvError {
-  instancePath: string;
-  keyword: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-
-const MODELS = { ServiceEntry, DestinationRule, Sidecar } as const;
+const VALIDATORS: Record<PolicyKind, Validator> = { ServiceEntry, DestinationRule, Sidecar };
+const API_VERSION = 'networking.istio.io/v1beta1';
 
 const TYPE_NAMES: Record<string, string> = {
   string: 'a string',
@@ -37,15 +30,9 @@ const TYPE_NAMES: Record<string, string> = {
 
 /** Schema violations of one resource, each with the field path it is about. */
 export function checkSchema(kind: PolicyKind, data: Record<string, unknown>): SchemaError[] {
-  const Model = MODELS[kind];
-  try {
-    new Model({ ...data, apiVersion: Model.apiVersion, kind } as ConstructorParameters<typeof Model>[0]).validate();
-    return [];
-  } catch (err) {
-    const errors = (err as { errors?: AjvError[] }).errors;
-    if (!Array.isArray(errors)) return [{ path: [], message: `schema check failed: ${String(err)}` }];
-    return toSchemaErrors(errors);
-  }
+  const validate = VALIDATORS[kind];
+  if (validate({ ...data, apiVersion: API_VERSION, kind })) return [];
+  return toSchemaErrors(validate.errors ?? []);
 }
 
 function toSchemaErrors(errors: AjvError[]): SchemaError[] {
