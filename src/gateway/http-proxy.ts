@@ -9,7 +9,7 @@ import type { GatewayMetrics } from './metrics.ts';
 import { createTunnelHttpServer, serveTunnelHttp } from './stream-duplex.ts';
 import type { HttpTunnel } from './tunnel.ts';
 import { TunnelRecord, type GatewayReason, type RecordContext } from './tunnel-record.ts';
-import { DialError, UpstreamAgent, type UpstreamAgentOptions } from './upstream-agent.ts';
+import { DialError, UpstreamAgent, type UpstreamAgentOptions, type UpstreamTarget } from './upstream-agent.ts';
 
 /**
  * HTTP tunnels: node:http parses the application's HTTP/1.1 requests from
@@ -40,6 +40,8 @@ export class HttpProxy {
   readonly #server: http.Server;
   readonly #tunnels = new WeakMap<Duplex, { tunnel: HttpTunnel; requests: number }>();
   readonly #agents = new Map<string, UpstreamAgent>();
+  /** Each tunnel's key into #agents, made once: the key holds the rule's TLS settings (CA PEMs included), too long to rebuild per request. */
+  readonly #agentKeys = new WeakMap<HttpTunnel, { key: string; target: UpstreamTarget }>();
 
   constructor(options: HttpProxyOptions) {
     this.#options = options;
@@ -163,10 +165,15 @@ export class HttpProxy {
   }
 
   #agent(tunnel: HttpTunnel): UpstreamAgent {
-    const { decision, listed } = tunnel.authorization;
-    const { host, port } = tunnel.request;
-    const target = { host, port: decision.tls?.port ?? decision.upstream?.port ?? port, upstream: decision.upstream, listed, tls: decision.tls };
-    const key = JSON.stringify([target.host, target.port, target.upstream, listed.map((c) => c.text), target.tls]);
+    let keyed = this.#agentKeys.get(tunnel);
+    if (!keyed) {
+      const { decision, listed } = tunnel.authorization;
+      const { host, port } = tunnel.request;
+      const target = { host, port: decision.tls?.port ?? decision.upstream?.port ?? port, upstream: decision.upstream, listed, tls: decision.tls };
+      keyed = { key: JSON.stringify([target.host, target.port, target.upstream, listed.map((c) => c.text), target.tls]), target };
+      this.#agentKeys.set(tunnel, keyed);
+    }
+    const { key, target } = keyed;
     let agent = this.#agents.get(key);
     if (agent) {
       this.#agents.delete(key);
