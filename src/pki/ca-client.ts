@@ -1,6 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
 import { EgressdError } from '../core/errors.ts';
-import { caServiceDefinition, CREATE_CERTIFICATE_PATH, type CreateCertificateRequest, type CreateCertificateResponse } from './ca-api.ts';
+import { CREATE_CERTIFICATE_PATH, decodeCertificateResponse, encodeCertificateRequest } from './ca-messages.ts';
+import { GRPC_STATUS, GrpcStatusError, grpcStatusName, grpcUnary } from './grpc-unary.ts';
 
 /** How to reach a CA that speaks Istio's certificate API: ours, istiod, or cert-manager's istio-csr. */
 export interface CaEndpoint {
@@ -25,43 +25,34 @@ export interface CertificateRequest {
 const DEFAULT_DEADLINE_MS = 10_000;
 
 /**
- * One CreateCertificate call on a fresh channel. Renewals are rare (hours apart), so a
- * channel per call costs nothing and picks up a rotated trust bundle or a moved CA.
- * Resolves to the PEM chain, leaf first; rejects with EGRESSD_ERR_CA_REQUEST carrying
- * the gRPC status code and the CA's message.
+ * One CreateCertificate call on a connection of its own (grpc-unary.ts). Renewals are rare
+ * (hours apart), so a connection per call costs nothing and picks up a rotated trust bundle
+ * or a moved CA. Resolves to the PEM chain, leaf first; rejects with EGRESSD_ERR_CA_REQUEST
+ * carrying the gRPC status (code and name) and the CA's message.
  */
 export async function requestCertificate(endpoint: CaEndpoint, request: CertificateRequest): Promise<string[]> {
-  const method = caServiceDefinition().CreateCertificate!;
-  const options: grpc.ChannelOptions = endpoint.serverName
-    ? { 'grpc.ssl_target_name_override': endpoint.serverName, 'grpc.default_authority': endpoint.serverName }
-    : {};
-  const client = new grpc.Client(endpoint.address, grpc.credentials.createSsl(Buffer.from(endpoint.trustBundlePem)), options);
-  const metadata = new grpc.Metadata();
-  metadata.set('authorization', `Bearer ${request.token}`);
-  for (const [k, v] of Object.entries(endpoint.metadata ?? {})) metadata.set(k, v);
-  const body: CreateCertificateRequest = { csr: request.csrPem, validityDuration: String(Math.max(0, Math.floor(request.validitySeconds))) };
   try {
-    const response = await new Promise<CreateCertificateResponse>((resolve, reject) => {
-      client.makeUnaryRequest(
-        CREATE_CERTIFICATE_PATH,
-        method.requestSerialize,
-        method.responseDeserialize as (b: Buffer) => CreateCertificateResponse,
-        body,
-        metadata,
-        { deadline: Date.now() + (endpoint.deadlineMs ?? DEFAULT_DEADLINE_MS) },
-        (err, value) => (err || !value ? reject(err ?? new Error('empty response')) : resolve(value)),
-      );
+    const response = await grpcUnary({
+      address: endpoint.address,
+      ca: endpoint.trustBundlePem,
+      ...(endpoint.serverName === undefined ? {} : { serverName: endpoint.serverName }),
+      path: CREATE_CERTIFICATE_PATH,
+      message: encodeCertificateRequest({ csr: request.csrPem, validitySeconds: request.validitySeconds }),
+      metadata: { ...endpoint.metadata, authorization: `Bearer ${request.token}` },
+      deadlineMs: endpoint.deadlineMs ?? DEFAULT_DEADLINE_MS,
     });
-    return response.certChain;
+    try {
+      return decodeCertificateResponse(response);
+    } catch (err) {
+      throw new GrpcStatusError(GRPC_STATUS.INTERNAL, `the response is not an IstioCertificateResponse: ${(err as Error).message}`);
+    }
   } catch (err) {
-    const status = (err as Partial<grpc.ServiceError>).code;
-    const name = status === undefined ? 'ERROR' : (grpc.status[status] ?? String(status));
-    const details = (err as Partial<grpc.ServiceError>).details ?? (err as Error).message;
+    const status = err instanceof GrpcStatusError ? err.code : undefined;
+    const name = status === undefined ? 'ERROR' : grpcStatusName(status);
+    const details = err instanceof GrpcStatusError ? err.details : (err as Error).message;
     throw new EgressdError('EGRESSD_ERR_CA_REQUEST', `CreateCertificate at ${endpoint.address}: ${name}: ${details}`, {
       cause: err,
       context: { grpcCode: status, grpcStatus: name },
     });
-  } finally {
-    client.close();
   }
 }
