@@ -6,8 +6,11 @@ import { RCODE, type MessageLayout } from './wire.ts';
  * smallest TTL of the answer records, or for a negative answer the SOA's
  * (RFC 2308: the lesser of the SOA record's TTL and its minimum). Answers
  * without a usable TTL (SERVFAIL, truncated, negative without SOA) are not
- * kept. Bounded: past `maxEntries` the least recently used goes. The clock
- * is injected so that expiry is tested without sleeping.
+ * kept. Bounded: past `maxEntries` the least recently used goes, "recently"
+ * counted in seconds: moving an entry to the back of the order (a Map delete
+ * and set) cost as much as the rest of a cache hit, so a hit moves it at
+ * most once a second. The clock is injected so that expiry is tested
+ * without sleeping.
  */
 
 /** An address an answer gave for the asked name, with its record's TTL. */
@@ -32,8 +35,15 @@ export interface CacheHit {
   elapsed: number;
 }
 
+interface Entry extends CachedAnswer {
+  /** When it last moved to the back of the LRU order. */
+  usedAt: number;
+}
+
+const REFRESH_MS = 1000;
+
 export class DnsCache {
-  readonly #entries = new Map<string, CachedAnswer>();
+  readonly #entries = new Map<string, Entry>();
   readonly #maxEntries: number;
   readonly #maxTtlSeconds: number;
   readonly #now: () => number;
@@ -52,9 +62,15 @@ export class DnsCache {
     const answer = this.#entries.get(key);
     if (answer === undefined) return undefined;
     const now = this.#now();
-    this.#entries.delete(key);
-    if (now >= answer.expiresAt) return undefined;
-    this.#entries.set(key, answer);
+    if (now >= answer.expiresAt) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    if (now - answer.usedAt >= REFRESH_MS) {
+      this.#entries.delete(key);
+      this.#entries.set(key, answer);
+      answer.usedAt = now;
+    }
     return { answer, elapsed: Math.floor((now - answer.storedAt) / 1000) };
   }
 
@@ -64,7 +80,7 @@ export class DnsCache {
     if (!(ttl > 0)) return false;
     const now = this.#now();
     this.#entries.delete(key);
-    this.#entries.set(key, { bytes, layout, addresses, storedAt: now, expiresAt: now + ttl * 1000 });
+    this.#entries.set(key, { bytes, layout, addresses, storedAt: now, expiresAt: now + ttl * 1000, usedAt: now });
     while (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     return true;
   }
@@ -100,9 +116,4 @@ export function cacheTtl(facts: AnswerFacts): number | undefined {
 
 export function ttlOf(record: Answer): number {
   return record.type === 'OPT' ? 0 : (record.ttl ?? 0);
-}
-
-/** The cache key: the name and the question's type and class, and what of the client's EDNS changes the answer. */
-export function cacheKey(name: string, type: string, klass: string, ednsKey: string): string {
-  return `${name}\u0000${type}\u0000${klass}\u0000${ednsKey}`;
 }

@@ -1,8 +1,9 @@
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
 import { EgressdError } from '../core/errors.ts';
-import { cacheKey, cacheTtl, ttlOf, type AnsweredAddress, type DnsCache } from './cache.ts';
+import { cacheTtl, ttlOf, type AnsweredAddress, type DnsCache } from './cache.ts';
 import { PROXY_UDP_SIZE, questionFor, upstreamQuery, type Query } from './codec.ts';
 import type { DnsMetrics } from './metrics.ts';
+import { keyOfQuery } from './query-key.ts';
 import type { Upstreams } from './upstream.ts';
 import { agedCopy, encodeHeader, encodeOpt, FLAG, HEADER_BYTES, RCODE, scanMessage, type MessageLayout } from './wire.ts';
 
@@ -53,7 +54,7 @@ export class Forwarder {
 
   /** The answer from the cache, synchronously; undefined on a miss (then call forward). */
   cached(query: Query): Forwarded | undefined {
-    return this.#cached(query, cacheKey(query.name, query.type, query.class, ednsKey(query)));
+    return this.#cached(query, keyOfQuery(query));
   }
 
   #cached(query: Query, key: string): Forwarded | undefined {
@@ -69,7 +70,7 @@ export class Forwarder {
   }
 
   async #forward(query: Query, depth: number): Promise<Forwarded> {
-    const key = cacheKey(query.name, query.type, query.class, ednsKey(query));
+    const key = keyOfQuery(query);
     const hit = this.#cached(query, key);
     if (hit !== undefined) return hit;
     this.#metrics.cacheLookups.inc({ result: 'miss' });
@@ -134,14 +135,6 @@ function decodeAnswer(bytes: Buffer): DecodedAnswer {
   } catch (err) {
     throw new EgressdError('EGRESSD_ERR_UPSTREAM', `the upstream answer cannot be decoded: ${(err as Error).message}`, { cause: err });
   }
-}
-
-/** What of the client's query changes the answer, besides the question: EDNS, DO, CD and the forwarded options. */
-function ednsKey(query: Query): string {
-  const cd = (query.flags & FLAG.CD) !== 0 ? 'c' : '';
-  const edns = query.edns;
-  if (edns === undefined) return `-${cd}`;
-  return `e${edns.dnssecOk ? 'd' : ''}${cd}${edns.options.map((o) => `:${o.code}=${o.data.toString('hex')}`).join('')}`;
 }
 
 /** The names of the chain from `name` (lower case), where it ends, and whether it ends without a record of the asked type. */

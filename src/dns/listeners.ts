@@ -81,8 +81,18 @@ function listenError(transport: string, host: string, port: number, err: NodeJS.
   return new EgressdError('EGRESSD_ERR_LISTEN', `DNS ${transport} listener cannot bind ${host}:${port}: ${err.code ?? err.message}`, { cause: err, context: { host, port } });
 }
 
+/**
+ * Answers go to the address a query came from, always an IP: given as is,
+ * synchronously. Node's default (dns.lookup) defers every send to the next
+ * tick for nothing.
+ */
+function ipAsIs(family: 4 | 6): dgram.SocketOptions['lookup'] {
+  return (address, _options, callback) => callback(null, address, family);
+}
+
 function bindUdp(host: string, port: number, handle: QueryHandler, logger: Logger): Promise<dgram.Socket> {
-  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: net.isIPv6(host) });
+  const ipv6 = net.isIPv6(host);
+  const socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4', ipv6Only: ipv6, lookup: ipAsIs(ipv6 ? 6 : 4) });
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       socket.close();

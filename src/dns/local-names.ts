@@ -28,7 +28,8 @@ export interface LocalRecord {
 export class LocalNames {
   /** VIPs of every eligible host in the allowlist, whichever namespace sees it: the same in every pod. */
   readonly vips: VipTable;
-  readonly #records = new Map<string, LocalRecord>();
+  /** rule -> host pattern -> record: two lookups of strings the policy already holds, no key built per query. */
+  readonly #records = new Map<string, Map<string, LocalRecord>>();
 
   constructor(destinations: readonly Destination[], options: { autoAllocate: boolean }) {
     const wantVip: [string, string][] = [];
@@ -37,25 +38,27 @@ export class LocalNames {
       const source = fixed.length > 0 ? 'addresses' : d.resolution === 'STATIC' ? 'endpoints' : undefined;
       const addresses = source === 'addresses' ? fixed : source === 'endpoints' ? hostAddresses(d.endpoints.filter((e) => isIP(e) !== 0)) : [];
       for (const pattern of d.hosts) {
-        if (addresses.length > 0) this.#records.set(key(d.rule, pattern), split(addresses, source!));
+        if (addresses.length > 0) this.#add(d.rule, pattern, split(addresses, source!));
         else if (options.autoAllocate && d.addresses.length === 0 && d.resolution !== 'NONE' && !pattern.startsWith('*.')) wantVip.push([d.rule, pattern]);
       }
     }
     this.vips = allocateVips(wantVip.map(([, host]) => host));
     for (const [rule, host] of wantVip) {
       const vip = this.vips.addressesOf(host);
-      if (vip !== undefined) this.#records.set(key(rule, host), { ipv4: [vip.ipv4], ipv6: [vip.ipv6], source: 'vip' });
+      if (vip !== undefined) this.#add(rule, host, { ipv4: [vip.ipv4], ipv6: [vip.ipv6], source: 'vip' });
     }
   }
 
   /** The answer for a name that `rule` allowed through its host `pattern`; undefined: ask upstream. */
   lookup(rule: string, pattern: string): LocalRecord | undefined {
-    return this.#records.get(key(rule, pattern));
+    return this.#records.get(rule)?.get(pattern);
   }
-}
 
-function key(rule: string, pattern: string): string {
-  return `${rule}\u0000${pattern}`;
+  #add(rule: string, pattern: string, record: LocalRecord): void {
+    let byPattern = this.#records.get(rule);
+    if (byPattern === undefined) this.#records.set(rule, (byPattern = new Map()));
+    byPattern.set(pattern, record);
+  }
 }
 
 /** The single-host entries (bare, /32 or /128), canonical and without duplicates. */

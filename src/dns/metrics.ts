@@ -20,14 +20,21 @@ export type QueryResult =
   | 'badvers';
 
 /** The `type` label: common types by name, the rest as OTHER so that clients cannot grow the series. */
-const TYPE_LABELS = new Map<string, string>([
-  ...['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'PTR', 'NS', 'SOA', 'ANY', 'CAA', 'NAPTR'].map((t) => [t, t] as [string, string]),
-  ['UNKNOWN_64', 'SVCB'],
-  ['UNKNOWN_65', 'HTTPS'],
-]);
+const TYPE_CODES: readonly [label: string, code: number][] = [
+  ['A', 1], ['NS', 2], ['CNAME', 5], ['SOA', 6], ['PTR', 12], ['MX', 15], ['TXT', 16], ['AAAA', 28],
+  ['SRV', 33], ['NAPTR', 35], ['SVCB', 64], ['HTTPS', 65], ['ANY', 255], ['CAA', 257],
+];
+/** By dns-packet's name for the type (it knows SVCB and HTTPS only as UNKNOWN_64 and UNKNOWN_65). */
+const BY_NAME = new Map<string, string>(TYPE_CODES.flatMap(([label, code]) => [[label, label], [`UNKNOWN_${code}`, label]]));
+const BY_CODE = new Map<number, string>(TYPE_CODES.map(([label, code]) => [code, label]));
 
 export function typeLabel(type: string | undefined): string {
-  return type === undefined ? 'NONE' : (TYPE_LABELS.get(type) ?? 'OTHER');
+  return type === undefined ? 'NONE' : (BY_NAME.get(type) ?? 'OTHER');
+}
+
+/** The same label from the type's number, as the cache-hit path reads it off the wire. */
+export function typeLabelOf(code: number): string {
+  return BY_CODE.get(code) ?? 'OTHER';
 }
 
 /** The DNS proxy's metrics, on the registry it is given. Names are documented in docs/dns.md. */
@@ -38,6 +45,12 @@ export interface DnsMetrics {
   upstreamFailures: Counter<never>;
   malformed: Counter<'transport'>;
   truncated: Counter<never>;
+  /**
+   * One query answered by the cache-hit path: `queries` {type, cached} and
+   * `cacheLookups` {hit}, kept as plain numbers and added to the counters
+   * when they are read (a labelled inc costs as much as the rest of a hit).
+   */
+  countCacheHit(typeLabel: string): void;
 }
 
 export function createDnsMetrics(registry: Registry, sizes: { cache: () => number; attribution: () => number }): DnsMetrics {
@@ -58,9 +71,29 @@ export function createDnsMetrics(registry: Registry, sizes: { cache: () => numbe
       this.set(sizes.attribution());
     },
   });
+  const pendingHits = new Map<string, number>();
+  let pendingLookups = 0;
   return {
-    queries: new Counter({ name: 'egressd_dns_queries_total', help: 'DNS queries answered, by query type and result', labelNames: ['type', 'result'], registers }),
-    cacheLookups: new Counter({ name: 'egressd_dns_cache_lookups_total', help: 'DNS cache lookups, by result (hit, miss)', labelNames: ['result'], registers }),
+    queries: new Counter({
+      name: 'egressd_dns_queries_total',
+      help: 'DNS queries answered, by query type and result',
+      labelNames: ['type', 'result'],
+      registers,
+      collect() {
+        for (const [type, n] of pendingHits) this.inc({ type, result: 'cached' }, n);
+        pendingHits.clear();
+      },
+    }),
+    cacheLookups: new Counter({
+      name: 'egressd_dns_cache_lookups_total',
+      help: 'DNS cache lookups, by result (hit, miss)',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        if (pendingLookups > 0) this.inc({ result: 'hit' }, pendingLookups);
+        pendingLookups = 0;
+      },
+    }),
     upstreamDuration: new Histogram({
       name: 'egressd_dns_upstream_duration_seconds',
       help: 'Time for one exchange with an upstream nameserver, by transport (timeouts included)',
@@ -71,5 +104,9 @@ export function createDnsMetrics(registry: Registry, sizes: { cache: () => numbe
     upstreamFailures: new Counter({ name: 'egressd_dns_upstream_failures_total', help: 'Queries no upstream nameserver answered', registers }),
     malformed: new Counter({ name: 'egressd_dns_malformed_packets_total', help: 'Packets that were not a DNS query (dropped or answered FORMERR), by transport', labelNames: ['transport'], registers }),
     truncated: new Counter({ name: 'egressd_dns_truncated_responses_total', help: 'UDP answers cut to the header and question (TC) because the client takes less', registers }),
+    countCacheHit(typeLabel) {
+      pendingHits.set(typeLabel, (pendingHits.get(typeLabel) ?? 0) + 1);
+      pendingLookups++;
+    },
   };
 }

@@ -9,6 +9,7 @@ import { DnsCache } from './cache.ts';
 import type { DnsProxyConfig } from './config.ts';
 import { Forwarder } from './forwarder.ts';
 import { answerQuery, type DnsState } from './handler.ts';
+import { judgeName } from './judge.ts';
 import { listenDns, type QueryHandler } from './listeners.ts';
 import { LocalNames, type DnsPolicy } from './local-names.ts';
 import { createDnsMetrics } from './metrics.ts';
@@ -88,15 +89,14 @@ export async function startDnsProxy(config: Readonly<DnsProxyConfig>, runtime: D
     }
     return memo.local;
   };
+  const { namespace, labels } = runtime.identity;
   const state: DnsState = {
-    policy: runtime.policy,
-    local,
-    namespace: runtime.identity.namespace,
-    labels: runtime.identity.labels,
-    clusterDomain: config.clusterDomain,
+    judge: (name) => judgeName(name, { policy: runtime.policy(), local: local(), namespace, labels, clusterDomain: config.clusterDomain }),
+    namespace,
     denyRcode: config.denyRcode,
     localTtlSeconds: config.localTtlSeconds,
     forwarder: new Forwarder({ upstreams, cache, metrics }),
+    cache,
     attribution,
     audit: runtime.audit,
     metrics,
