@@ -56,6 +56,7 @@ export class ConnectionRecord {
       error: null,
       identity: identity.spiffeId ?? null,
       replica: null,
+      failover: null,
       connection_id: this.connectionId,
       request_id: null,
     };
@@ -116,6 +117,11 @@ export class ConnectionRecord {
   /** The egress gateway replica that carried or refused the connection. */
   replica(name: string): void {
     this.fields.replica = name;
+  }
+
+  /** Replicas tried first that could not take the connection. */
+  failovers(tried: string[]): void {
+    this.fields.failover = tried;
   }
 
   /** The gateway's decision overrides ours: it knows the caller from its certificate and decides again. */

@@ -118,8 +118,13 @@ export function gatewayRoute(options: GatewayRouteOptions): GatewayRoute {
 /** A replica that is stopping answers 503: the tunnel is tried on the others before that answer is taken. */
 async function open(pool: GatewayPool, request: TunnelRequest): Promise<TunnelResult> {
   let result = await pool.open(request);
-  for (let tries = 1; !result.ok && result.status === 503 && tries < pool.replicas().length; tries++) result = await pool.open(request);
-  return result;
+  const failovers = [...(result.failovers ?? [])];
+  for (let tries = 1; !result.ok && result.status === 503 && tries < pool.replicas().length; tries++) {
+    failovers.push(`${result.replica}: 503 ${result.reason ?? 'not ready'}`);
+    result = await pool.open(request);
+    failovers.push(...(result.failovers ?? []));
+  }
+  return failovers.length === 0 ? result : { ...result, failovers };
 }
 
 function tunnelRequest(target: RouteTarget): TunnelRequest {
@@ -137,14 +142,15 @@ function tunnelRequest(target: RouteTarget): TunnelRequest {
 /** The pool's answer as the pipeline's: 502/504 mean the destination was out of reach, any other refusal is the gateway's decision. */
 function routeResult(result: TunnelResult, target: RouteTarget): RouteResult {
   const replica = result.gatewayReplica ?? result.replica;
+  const failovers = result.failovers === undefined ? {} : { failovers: result.failovers };
   if (result.ok) {
     const socket = new TunnelSocket(result.stream);
-    if (result.decision === 'allow') return { ok: true, socket, replica };
-    return { ok: true, socket, replica, denied: { status: 404, reason: result.reason ?? 'denied', rule: result.rule } };
+    if (result.decision === 'allow') return { ok: true, socket, replica, ...failovers };
+    return { ok: true, socket, replica, ...failovers, denied: { status: 404, reason: result.reason ?? 'denied', rule: result.rule } };
   }
   const why = `${result.status}${result.reason === null ? '' : ` ${result.reason}`}`;
   if (result.status === 502 || result.status === 504) {
-    return { ok: false, reason: 'upstream_unreachable', detail: `egress gateway ${replica} could not reach ${formatHostPort(target.host, target.port)} (${why})`, replica };
+    return { ok: false, reason: 'upstream_unreachable', detail: `egress gateway ${replica} could not reach ${formatHostPort(target.host, target.port)} (${why})`, replica, ...failovers };
   }
   return {
     ok: false,
@@ -152,6 +158,7 @@ function routeResult(result: TunnelResult, target: RouteTarget): RouteResult {
     refusal: { status: result.status, reason: result.reason ?? `gateway_status_${result.status}`, rule: result.rule },
     detail: `refused by the egress gateway ${replica} (${why})`,
     replica,
+    ...failovers,
   };
 }
 

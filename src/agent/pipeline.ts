@@ -176,6 +176,7 @@ export async function routeTo(pipeline: Pipeline, record: ConnectionRecord, targ
   record.route(pipeline.route.name);
   const result = await pipeline.route.connect(target);
   if (result.replica !== undefined) record.replica(result.replica);
+  if (result.failovers !== undefined) record.failovers(result.failovers);
   if (result.ok) {
     if (result.dst) record.destination(result.dst.host, result.dst.port);
     if (result.denied) record.refusedByGateway(result.denied, deniedDetail(result.denied, result.replica));

@@ -39,7 +39,11 @@ export interface GatewayRefusal {
   rule: string | null;
 }
 
-export type RouteResult =
+/** Gateway replicas tried before the one that answered, each as `address: why` (they could not take the tunnel). */
+type Failovers = { failovers?: string[] };
+
+export type RouteResult = Failovers &
+  (
   | {
       ok: true;
       socket: UpstreamSocket;
@@ -52,7 +56,8 @@ export type RouteResult =
     }
   /** `loop`: every address was one of the agent's own listeners. `dst`: the last address tried, if any. */
   | { ok: false; reason: 'loop' | 'upstream_unreachable'; detail: string; dst?: Endpoint; replica?: string }
-  | { ok: false; reason: 'gateway_refused'; refusal: GatewayRefusal; detail: string; replica: string };
+  | { ok: false; reason: 'gateway_refused'; refusal: GatewayRefusal; detail: string; replica: string }
+  );
 
 export interface Route {
   readonly name: AuditRoute;

@@ -90,6 +90,8 @@ export interface AuditRecord {
   identity: string | null;
   /** The egress gateway replica: the gateway's own name (`--replica`), or the one that carried or refused the agent's connection. */
   replica: string | null;
+  /** Gateway replicas that could not take the connection before `replica` did, each as `address: why`; null when the first one did. */
+  failover: string[] | null;
   /** The agent's id for the connection, sent to the gateway (`egressd-connection-id`): joins the two records. */
   connection_id: string | null;
   /** The `x-request-id` of an HTTP request the gateway sent on. */
@@ -123,12 +125,13 @@ export const AUDIT_FIELDS = {
   error: 'error',
   identity: 'identity',
   replica: 'replica',
+  failover: 'failover',
   connectionId: 'connection_id',
   requestId: 'request_id',
 } as const satisfies Record<string, keyof AuditRecord>;
 
-/** Fields that join an agent's record with the gateway's; a writer that knows none of them leaves them out. */
-type CorrelationField = 'identity' | 'replica' | 'connection_id' | 'request_id';
+/** Fields that join an agent's record with the gateway's (and failover, the agent's alone); a writer that knows none of them leaves them out. */
+type CorrelationField = 'identity' | 'replica' | 'failover' | 'connection_id' | 'request_id';
 
 /** What a component hands the sink; the sink adds `component`, and `null` for correlation fields left out. */
 export type AuditEntry = Omit<AuditRecord, 'component' | CorrelationField> & Partial<Pick<AuditRecord, CorrelationField>>;
@@ -176,6 +179,7 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
         ...record,
         identity: record.identity ?? null,
         replica: record.replica ?? null,
+        failover: record.failover ?? null,
         connection_id: record.connection_id ?? null,
         request_id: record.request_id ?? null,
       })}\n`;

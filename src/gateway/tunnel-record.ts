@@ -54,6 +54,7 @@ export class TunnelRecord {
       error: null,
       identity: identity.spiffeId,
       replica: context.replica,
+      failover: null,
       connection_id: request?.connectionId ?? null,
       request_id: null,
     };

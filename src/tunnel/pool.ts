@@ -72,7 +72,8 @@ export interface RefusedTunnel {
   gatewayReplica: string | null;
 }
 
-export type TunnelResult = OpenTunnel | RefusedTunnel;
+/** `failovers`: the replicas tried first that could not take the tunnel, each as `address: why`. */
+export type TunnelResult = (OpenTunnel | RefusedTunnel) & { failovers?: string[] };
 
 export interface OpenOptions {
   /** Aborting (the application went away) cancels the CONNECT. */
@@ -144,7 +145,8 @@ export class GatewayPool extends EventEmitter<GatewayPoolEvents> {
       let failure: Error;
       try {
         const session = await replica.session();
-        return await this.#request(replica, session, request, options.signal);
+        const result = await this.#request(replica, session, request, options.signal);
+        return errors.length === 0 ? result : { ...result, failovers: errors };
       } catch (err) {
         // Connect failures (EGRESSD_ERR_UPSTREAM from the replica) and ReplicaFailure are the replica's; the rest end the open.
         const connectFailure = err instanceof EgressdError && err.code === 'EGRESSD_ERR_UPSTREAM' && err.context.phase !== 'open';

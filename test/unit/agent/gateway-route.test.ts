@@ -180,6 +180,22 @@ test('(d) two replicas behind one name, one killed: the next connections go to t
   t.true(second.audit.items.some((r) => r.replica === 'gw-1' && r.identity === SPIFFE_ID));
 });
 
+test('a replica that refuses the connection: the tunnel moves on to the next, and the record names the replica it left and why', async (t) => {
+  const w = await startGatewayWorld(t);
+  const gw = await w.spawnGateway('gw-0', { host: '127.0.0.1', port: 0 });
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const dead = `127.0.0.1:${(probe.address() as net.AddressInfo).port}`;
+  await new Promise((resolve) => probe.close(resolve));
+  const agent = await gatewayAgent(t, w, [dead, gw.address]);
+  // Replicas are dialled on first use, in the order given: the first tunnel meets the dead one first.
+  t.is((await proxyGet(agent, 'http://api.example.test/failover')).status, 200);
+  const [record] = await agent.audit.count(1);
+  t.like(record, { decision: 'allow', route: 'gateway', replica: 'gw-0', error: null });
+  t.is(record!.failover?.length, 1);
+  t.regex(record!.failover![0]!, new RegExp(`^${dead.replace(/\./g, '\\.')}: .*ECONNREFUSED`));
+});
+
 test('without a gateway the route is direct; a DestinationRule asking for origination gets one warning that it needs the gateway', async (t) => {
   const w = await startGatewayWorld(t);
   const agent = await startTestAgent(t, { files: w.agentFiles, config: { namespace: 'shop' } });

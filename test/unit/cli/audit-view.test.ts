@@ -6,7 +6,7 @@ const base: AuditRecord = {
   time: '2026-11-22T04:00:00.000Z', decision: 'allow', reason: 'allowed_by_rule', rule: 'ServiceEntry/default/demo-api', mode: 'REGISTRY_ONLY',
   would_deny: false, host: 'api.example.test', host_source: 'sni', sni: 'api.example.test', alpn: ['http/1.1'], port: 443, dst: '127.0.0.1:443',
   src: '127.0.0.1:50000', protocol: 'tls', http: null, route: 'direct', namespace: 'default', component: 'agent', listener: 'proxy',
-  bytes_sent: 517, bytes_received: 3300, duration_ms: 12.4, error: null, identity: null, replica: null, connection_id: null, request_id: null,
+  bytes_sent: 517, bytes_received: 3300, duration_ms: 12.4, error: null, identity: null, replica: null, failover: null, connection_id: null, request_id: null,
 };
 
 test('each record is one row under the header, columns aligned', (t) => {

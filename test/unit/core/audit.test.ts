@@ -63,7 +63,7 @@ test('each record is one JSON line, component first, in the file (appended) and 
   const text = readFileSync(file, 'utf8');
   t.true(text.startsWith('{"component":"agent","time":'));
   const records = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  const unknown = { identity: null, replica: null, connection_id: null, request_id: null };
+  const unknown = { identity: null, replica: null, failover: null, connection_id: null, request_id: null };
   t.deepEqual(records, [
     { component: 'agent', ...ENTRY, ...unknown },
     { component: 'gateway', ...ENTRY, decision: 'deny', reason: 'no_matching_rule', ...unknown },

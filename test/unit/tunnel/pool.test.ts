@@ -150,3 +150,23 @@ test('setAddresses: a replica still listed keeps its connection, a new one joins
   t.like(await w.audit.find((r) => r.connection_id === 'kept'), { decision: 'allow', error: null });
   t.throws(() => pool.setAddresses([]), { code: 'EGRESSD_ERR_USAGE' } as never);
 });
+
+test('a tunnel that had to move on says so: the replicas tried first, each with why, travel with the result for its audit record', async (t) => {
+  const w = await startWorld(t);
+  // A port nothing listens on: the connect is refused at once.
+  const { createServer } = await import('node:net');
+  const probe = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => probe.once('listening', resolve));
+  const deadPort = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const dead = `127.0.0.1:${deadPort}`;
+  const pool = w.pool('default', { addresses: [dead, w.address], backoff: { initialMs: 60_000, maxMs: 60_000 } });
+  const first = await pool.open(request);
+  t.is(close(first), w.address);
+  t.is(first.failovers?.length, 1);
+  t.regex(first.failovers?.[0] ?? '', new RegExp(`^${dead.replace(/\./g, '\\.')}: .*ECONNREFUSED`));
+  // The dead replica now backs off: the next tunnel goes straight to the live one and carries no failover.
+  const second = await pool.open(request);
+  t.is(close(second), w.address);
+  t.is(second.failovers, undefined);
+});
