@@ -24,6 +24,7 @@ import type { Pipeline } from './pipeline.ts';
 import { createResolver } from './resolve.ts';
 import { gatewayRoute } from './gateway-route.ts';
 import { directRoute, type Route } from './route.ts';
+import { SPLICE_BUFFER_BYTES } from './splice.ts';
 
 /** What the agent runs with, as opposed to what it is told (AgentConfig). Everything has a production default. */
 export interface AgentRuntime {
@@ -247,7 +248,7 @@ async function listenOutbound(config: Readonly<AgentConfig>, logger: Logger, onC
   const servers: Server[] = [];
   let port = config.outboundPort;
   for (const host of config.outboundBind) {
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: SPLICE_BUFFER_BYTES }, onConnection);
     try {
       await listen(server, port, host, 'outbound');
     } catch (err) {

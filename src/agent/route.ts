@@ -1,4 +1,5 @@
 import net, { isIP, type Socket } from 'node:net';
+import type { DuplexOptions } from 'node:stream';
 import type { AuditRoute } from '../core/audit.ts';
 import type { TunnelProtocol } from '../tunnel/protocol.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -6,6 +7,7 @@ import { formatHostPort } from '../core/net.ts';
 import { applyConnectTo, type ConnectToEntry, type Endpoint } from './connect-to.ts';
 import type { Resolver } from './resolve.ts';
 import type { UpstreamSocket } from './tunnel-socket.ts';
+import { SPLICE_BUFFER_BYTES } from './splice.ts';
 
 /**
  * The route stage: given an allowed destination, open the upstream
@@ -120,7 +122,9 @@ export function directRoute(options: DirectRouteOptions): Route {
 
 function dial(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    // net.Socket passes its options on to Duplex (Node 20), whose stream buffer sizes @types/node does not list for connect().
+    const options: net.NetConnectOpts & DuplexOptions = { host, port, allowHalfOpen: true, noDelay: true, readableHighWaterMark: SPLICE_BUFFER_BYTES, writableHighWaterMark: SPLICE_BUFFER_BYTES };
+    const socket = net.connect(options);
     const fail = (message: string): void => {
       socket.destroy();
       reject(new Error(message));

@@ -9,6 +9,15 @@ import type { UpstreamSocket } from './tunnel-socket.ts';
  * are closed, with the bytes exchanged with the destination.
  */
 
+/**
+ * Stream buffer of both sockets of a spliced connection. Above Node's default
+ * (16 KiB) and above its 64 KiB reads: with the default, every 64 KiB chunk
+ * read made write() answer "full" even when the kernel took it at once, and
+ * pipe() paused and resumed the other socket once per chunk. Bounds what one
+ * connection holds when a peer is slow: this, per direction.
+ */
+export const SPLICE_BUFFER_BYTES = 128 * 1024;
+
 export interface SpliceOptions {
   replay: Buffer;
   /** The client already half-closed during sniffing. */

@@ -1,5 +1,6 @@
 import { constants as h2 } from 'node:http2';
 import { Duplex } from 'node:stream';
+import { SPLICE_BUFFER_BYTES } from './splice.ts';
 
 /**
  * A gateway tunnel (the pool's HTTP/2 CONNECT stream) as what the splice
@@ -33,7 +34,7 @@ export class TunnelSocket extends Duplex implements UpstreamSocket {
   #ended = false;
 
   constructor(inner: Duplex) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, highWaterMark: SPLICE_BUFFER_BYTES });
     this.#inner = inner as TunnelStream;
     const stream = this.#inner;
     stream.on('data', (chunk: Buffer) => {
