@@ -33,7 +33,7 @@ export interface AttributionJudgement {
 }
 
 export interface AttributionOptions {
-  /** Addresses kept at most; the least recently answered or looked up go first. */
+  /** Addresses kept at most; the least recently answered or looked up go first (answering counted to the second). */
   maxAddresses: number;
   /** Names kept per address at most; the least recently answered go first. */
   maxNamesPerAddress?: number;
@@ -42,9 +42,21 @@ export interface AttributionOptions {
   now: () => number;
 }
 
+/** An address's names (host -> expiresAt, least recent first) and what spares a cache hit the reordering. */
+interface Names {
+  hosts: Map<string, number>;
+  /** The most recently answered host: answered again, the order stands. */
+  last: string;
+  /** When the address last moved to the back of the LRU order. */
+  usedAt: number;
+}
+
+/** Moving an address to the back of the order (a Map delete and set) costs as much as the rest of a cache hit: once a second is recent enough. */
+const REFRESH_MS = 1000;
+
 export class Attribution {
-  /** address -> (host -> expiresAt), both maps in least-recent-first order. */
-  readonly #byAddress = new Map<string, Map<string, number>>();
+  /** address -> its names, in least-recent-first order (recency counted to the second when answering). */
+  readonly #byAddress = new Map<string, Names>();
   readonly #options: Required<AttributionOptions>;
 
   constructor(options: AttributionOptions) {
@@ -59,16 +71,28 @@ export class Attribution {
   remember(address: string, host: string, ttlSeconds: number): void {
     const key = canonicalAddress(address);
     if (key === undefined) return;
-    const expiresAt = this.#options.now() + Math.max(ttlSeconds, this.#options.minTtlSeconds) * 1000;
+    const now = this.#options.now();
+    const expiresAt = now + Math.max(ttlSeconds, this.#options.minTtlSeconds) * 1000;
     let names = this.#byAddress.get(key);
-    if (names === undefined) names = new Map();
-    else this.#byAddress.delete(key);
-    this.#byAddress.set(key, names);
-    const previous = names.get(host);
-    names.delete(host);
-    names.set(host, previous === undefined ? expiresAt : Math.max(previous, expiresAt));
-    if (names.size > this.#options.maxNamesPerAddress) names.delete(names.keys().next().value!);
-    while (this.#byAddress.size > this.#options.maxAddresses) this.#byAddress.delete(this.#byAddress.keys().next().value!);
+    if (names === undefined) {
+      names = { hosts: new Map(), last: '', usedAt: now };
+      this.#byAddress.set(key, names);
+      while (this.#byAddress.size > this.#options.maxAddresses) this.#byAddress.delete(this.#byAddress.keys().next().value!);
+    } else if (now - names.usedAt >= REFRESH_MS) {
+      this.#byAddress.delete(key);
+      this.#byAddress.set(key, names);
+      names.usedAt = now;
+    }
+    const hosts = names.hosts;
+    const previous = hosts.get(host);
+    if (previous !== undefined && names.last === host) {
+      if (expiresAt > previous) hosts.set(host, expiresAt);
+      return;
+    }
+    hosts.delete(host);
+    hosts.set(host, previous === undefined ? expiresAt : Math.max(previous, expiresAt));
+    names.last = host;
+    if (hosts.size > this.#options.maxNamesPerAddress) hosts.delete(hosts.keys().next().value!);
   }
 
   /** The most recent live name for the address, with all the others. */
@@ -99,13 +123,14 @@ export class Attribution {
     if (names === undefined) return undefined;
     const now = this.#options.now();
     const live: AttributedName[] = [];
-    for (const [host, expiresAt] of names) {
-      if (expiresAt <= now) names.delete(host);
+    for (const [host, expiresAt] of names.hosts) {
+      if (expiresAt <= now) names.hosts.delete(host);
       else live.unshift({ host, expiresAt });
     }
     this.#byAddress.delete(key);
     if (live.length === 0) return undefined;
     this.#byAddress.set(key, names);
+    names.usedAt = now;
     return live;
   }
 }

@@ -48,6 +48,20 @@ test('bounded: past maxAddresses the least recently answered or looked up addres
   for (const n of [1, 3, 4]) t.is(attribution.lookup(`192.0.2.${n}`)?.host, `h${n}.test`);
 });
 
+test('answering an address again counts as use to the second: within the same second it keeps its place', (t) => {
+  const { attribution, advance } = setup({ maxAddresses: 2 });
+  attribution.remember('192.0.2.1', 'a.test', 60);
+  attribution.remember('192.0.2.2', 'b.test', 60);
+  attribution.remember('192.0.2.1', 'a.test', 60);
+  attribution.remember('192.0.2.3', 'c.test', 60);
+  t.is(attribution.lookup('192.0.2.1'), undefined, 'answered again in the same second: still the least recent');
+  advance(1000);
+  attribution.remember('192.0.2.2', 'b.test', 60);
+  attribution.remember('192.0.2.4', 'd.test', 60);
+  t.is(attribution.lookup('192.0.2.3'), undefined, 'answered again a second later: b moved past c');
+  t.is(attribution.lookup('192.0.2.2')?.host, 'b.test');
+});
+
 test('one address for several names: all are exposed, the most recent first; each expires on its own', (t) => {
   const { attribution, advance } = setup();
   attribution.remember('192.0.2.50', 'a.cdn.test', 100);
