@@ -1,3 +1,4 @@
+import type { SocketOptions } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { formatIp, parseIp } from '../core/ip-ranges.ts';
 
@@ -16,4 +17,14 @@ export function canonicalAddress(text: string): string | undefined {
   if (ip === undefined) return undefined;
   if (ip.family === 6 && ip.value >> 32n === MAPPED_PREFIX >> 32n) return formatIp({ family: 4, value: ip.value & 0xffffffffn });
   return formatIp(ip);
+}
+
+/**
+ * A dgram `lookup` for sockets that only ever talk to IP addresses (the
+ * listeners answer the address a query came from; upstreams are IPs by
+ * config and resolv.conf): the address as is, synchronously. Node's default
+ * (dns.lookup) defers every send and connect to the next tick for nothing.
+ */
+export function ipAsIs(family: 4 | 6): SocketOptions['lookup'] {
+  return (address, _options, callback) => callback(null, address, family);
 }

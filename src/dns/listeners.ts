@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { ipAsIs } from './address.ts';
 import type { Client } from './handler.ts';
 import { TcpFramer, frame } from './tcp-framing.ts';
 
@@ -79,15 +80,6 @@ async function listenOnce(options: { port: number; bind: readonly string[]; tcpI
 
 function listenError(transport: string, host: string, port: number, err: NodeJS.ErrnoException): EgressdError {
   return new EgressdError('EGRESSD_ERR_LISTEN', `DNS ${transport} listener cannot bind ${host}:${port}: ${err.code ?? err.message}`, { cause: err, context: { host, port } });
-}
-
-/**
- * Answers go to the address a query came from, always an IP: given as is,
- * synchronously. Node's default (dns.lookup) defers every send to the next
- * tick for nothing.
- */
-function ipAsIs(family: 4 | 6): dgram.SocketOptions['lookup'] {
-  return (address, _options, callback) => callback(null, address, family);
 }
 
 function bindUdp(host: string, port: number, handle: QueryHandler, logger: Logger): Promise<dgram.Socket> {

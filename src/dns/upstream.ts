@@ -4,6 +4,7 @@ import net from 'node:net';
 import { EgressdError } from '../core/errors.ts';
 import { parseIp } from '../core/ip-ranges.ts';
 import { formatHostPort, type HostPort } from '../core/net.ts';
+import { ipAsIs } from './address.ts';
 import { TcpFramer, frame } from './tcp-framing.ts';
 import { FLAG, HEADER_BYTES, RCODE, skipName } from './wire.ts';
 
@@ -40,6 +41,10 @@ export interface UpstreamOptions {
 }
 
 const RETRYABLE = new Set<number>([RCODE.SERVFAIL, RCODE.REFUSED, RCODE.NOTIMP]);
+
+/** Upstreams are IP addresses (config and resolv.conf): connect without a tick of dns.lookup. */
+const LOOKUP_V4 = ipAsIs(4);
+const LOOKUP_V6 = ipAsIs(6);
 
 export class Upstreams {
   readonly #options: UpstreamOptions;
@@ -88,7 +93,8 @@ export class Upstreams {
     const query = buildQuery(id);
     const question = questionOf(query);
     return new Promise((resolve) => {
-      const socket = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
+      const ipv6 = net.isIPv6(server.host);
+      const socket = dgram.createSocket({ type: ipv6 ? 'udp6' : 'udp4', lookup: ipv6 ? LOOKUP_V6 : LOOKUP_V4 });
       let settled = false;
       const settle = (reply: Buffer | undefined): void => {
         if (settled) return;
