@@ -20,6 +20,7 @@ import { build, type BuildOptions } from 'esbuild';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AGENT_NODE_FLAGS } from '../src/agent/node-flags.ts';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** Where `npm run build` writes; the benchmarks run the agent from here. */
@@ -80,6 +81,11 @@ export async function buildPrivateDist(): Promise<string> {
     if (pid !== undefined && Number(pid) !== process.pid && !isAlive(Number(pid))) await rm(join(DIST_DIR, name), { recursive: true, force: true });
   }
   return buildDist(join(DIST_DIR, `run-${process.pid}`));
+}
+
+/** Node arguments that start `egressd agent` as production does (its flags, the bundle), from a private build. */
+export async function productionAgentArgs(): Promise<string[]> {
+  return [...AGENT_NODE_FLAGS, await buildPrivateDist(), 'agent'];
 }
 
 function isAlive(pid: number): boolean {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildPrivateDist } from '../../scripts/build.ts';
+import { productionAgentArgs } from '../../scripts/build.ts';
 import { loadTokenSigningKey, mintServiceAccountToken } from '../../src/control-plane/service-account-token.ts';
 import { execInNetns, mustExecInNetns, pollUntil, spawnNodeInNetns, waitForListen, type NetnsProcess, type TeardownHost } from '../../src/lab/index.ts';
 import { CHAIN, type ChainLab } from './chain-lab.ts';
@@ -12,8 +12,8 @@ import { GATEWAY_ID, WORKLOAD, type ChainPki } from './chain-pki.ts';
  *   `egressd gateway` (mTLS tunnels from agents, TLS origination by the DestinationRule);
  * - pod: `egressd init`'s iptables rules, and `egressd agent` as UID 1337 with a workload
  *   certificate from the control plane and `--egress-gateway`, so every allowed connection
- *   goes to the gateway. The agent runs from the production bundle (dist/), the others from
- *   the sources (bin/egressd.js).
+ *   goes to the gateway. The agent runs from the production bundle (dist/) with its production
+ *   Node flags, the others from the sources (bin/egressd.js).
  * The allowlist (one directory, read by agent and gateway) lets the application speak plain
  * HTTP to api.example.test:80; the gateway sends it as HTTPS to port 443, verifying the
  * destination against the internet CA. The destination's address is private, so the
@@ -85,12 +85,12 @@ export async function startEgressdChain(t: TeardownHost, lab: ChainLab, pki: Cha
   await waitForListen(lab.gw, CHAIN.gatewayPort, bound);
 
   await mustExecInNetns(lab.pod, process.execPath, ['bin/egressd.js', 'init']);
-  // The agent as production runs it: the bundle (scripts/build.ts), not the sources through tsx.
+  // The agent as production runs it: the bundle (scripts/build.ts) with its Node flags (src/agent/node-flags.ts), not the sources through tsx.
   const agent = spawnNodeInNetns(
     t,
     lab.pod,
     [
-      await buildPrivateDist(), 'agent',
+      ...(await productionAgentArgs()),
       '--config-dir', config,
       '--namespace', WORKLOAD.namespace,
       '--service-account', WORKLOAD.serviceAccount,

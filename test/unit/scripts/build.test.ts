@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Metafile } from 'esbuild';
 import { buildPrivateDist, PACKAGE_ROOT } from '../../../scripts/build.ts';
+import { AGENT_NODE_FLAGS } from '../../../src/agent/node-flags.ts';
 import { JsonLines } from '../../helpers/json-lines.ts';
 import { echoServer, proxyConnect, serviceEntry, tempDir } from '../agent/_harness.ts';
 
@@ -60,14 +61,14 @@ test('egressctl from the bundle validates like the sources: the broken samples a
   t.regex(ok.stdout, /^valid: /);
 });
 
-test('the agent from the bundle: ready on its admin port, allows the listed destination and refuses another', async (t) => {
+test('the agent from the bundle with its production Node flags: ready, allows the listed destination and refuses another', async (t) => {
   const server = await echoServer(t);
   const config = join(tempDir(t), 'config');
   mkdirSync(config);
   writeFileSync(join(config, 'api.yaml'), serviceEntry('api', ['api.example.test'], [{ number: server.port, protocol: 'TCP' }]));
   const child = spawn(
     process.execPath,
-    [await built(), 'agent', '--config-dir', config, '--dns=false', '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--resolve', `api.example.test:${server.port}:127.0.0.1`],
+    [...AGENT_NODE_FLAGS, await built(), 'agent', '--config-dir', config, '--dns=false', '--outbound-port', '0', '--proxy-port', '0', '--admin-port', '0', '--resolve', `api.example.test:${server.port}:127.0.0.1`],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   t.teardown(() => void child.kill('SIGKILL'));
