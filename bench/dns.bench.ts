@@ -70,9 +70,9 @@ function paths(peers: DnsPeers): Record<PathName, { peer: DnsPeer; names: Names 
   };
 }
 
-async function measureLatency(peer: DnsPeer, names: Names): Promise<Pick<RoundFigures, 'latencies' | 'lost' | 'errors'>> {
+async function measureLatency(peer: DnsPeer, names: Names): Promise<Pick<RoundFigures, 'latencies' | 'latencyLost' | 'errors'>> {
   const fixed = await latencies(clientCpu, peer.port, names, seconds!, rate!);
-  return { latencies: fixed.latencies.sort((a, b) => a - b), lost: fixed.lost, errors: fixed.errors };
+  return { latencies: fixed.latencies.sort((a, b) => a - b), latencyLost: fixed.lost, errors: fixed.errors };
 }
 
 async function measureThroughput(peer: DnsPeer, names: Names): Promise<Pick<RoundFigures, 'qps' | 'cpuSeconds' | 'completed' | 'lost'>> {
@@ -112,8 +112,7 @@ async function main(): Promise<void> {
       for (const name of order(round).filter((n) => MISS_PATHS.includes(n))) fixed.set(name, await measureLatency(plan[name].peer, plan[name].names));
       for (const name of order(round)) {
         const max = await measureThroughput(plan[name].peer, plan[name].names);
-        const latency = fixed.get(name)!;
-        const figures: RoundFigures = { ...max, ...latency, lost: max.lost + latency.lost };
+        const figures: RoundFigures = { ...max, ...fixed.get(name)! };
         results.get(name)!.push(figures);
         console.log(roundLine(round + 1, rounds!, name, figures));
       }

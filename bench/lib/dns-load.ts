@@ -70,7 +70,8 @@ export function throughput(cpu: number | undefined, port: number, names: Names, 
   // More fresh names than the fastest peer answers, so that a miss run never asks a name twice.
   return withNames(names, Math.ceil(seconds * 150_000), async (file) => {
     const out = await dnsperf(cpu, ['-p', String(port), '-d', file, '-l', String(seconds), '-q', String(inflight)]);
-    return { qps: field(out, 'Queries per second'), completed: field(out, 'Queries completed'), lost: field(out, 'Queries lost') };
+    const [sent, completed] = [field(out, 'Queries sent'), field(out, 'Queries completed')];
+    return { qps: field(out, 'Queries per second'), completed, lost: sent - completed };
   });
 }
 
@@ -79,16 +80,18 @@ export function latencies(cpu: number | undefined, port: number, names: Names, s
     const out = await dnsperf(cpu, ['-p', String(port), '-d', file, '-l', String(seconds), '-Q', String(rate), '-q', '1000', '-v']);
     const list: number[] = [];
     let errors = 0;
+    let lost = 0;
     // `> NOERROR h7.bench.test A 0.000081`: rcode, question, seconds; `> T h7.bench.test A`: lost.
     for (const line of out.split('\n')) {
       if (!line.startsWith('> ')) continue;
       if (line.startsWith('> T ')) {
+        lost++;
         list.push(TIMEOUT_S * 1000);
         continue;
       }
       if (!line.startsWith('> NOERROR ')) errors++;
       list.push(Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000);
     }
-    return { latencies: list, errors, lost: field(out, 'Queries lost') };
+    return { latencies: list, errors, lost };
   });
 }
