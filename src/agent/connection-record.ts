@@ -110,6 +110,11 @@ export class ConnectionRecord {
     this.error(detail);
   }
 
+  /** The decision was made in REGISTRY_ONLY mode: refusals are real, not only reported. */
+  enforcing(): boolean {
+    return this.fields.mode === 'REGISTRY_ONLY';
+  }
+
   route(route: AuditRoute): void {
     this.fields.route = route;
   }

@@ -19,7 +19,15 @@ export type HttpHeadResult =
       targetHost: string | null;
       /** Length of the head, up to and including the blank line. */
       length: number;
+      /** How the request's body is framed (RFC 9112 6.3), for finding where the next request starts. */
+      body: RequestBody;
     };
+
+/**
+ * `opaque`: after this request the connection stops being HTTP/1 requests
+ * (CONNECT, or an Upgrade such as WebSocket), so nothing after it can be read as one.
+ */
+export type RequestBody = { kind: 'none' } | { kind: 'length'; bytes: number } | { kind: 'chunked' } | { kind: 'opaque' };
 
 /** Methods whose request line we recognise; anything else is not HTTP/1 to us and is decided by IP. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
@@ -43,15 +51,29 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   if (!requestLine) return malformed('invalid request line');
   const [, method, target] = requestLine as unknown as [string, string, string];
   let host: string | null | undefined;
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  let upgrade = method === 'CONNECT';
   for (const line of lines.slice(1)) {
     const header = HEADER_LINE.exec(line);
     // Folded or invalid header lines are how requests get smuggled past inspection.
     if (!header) return malformed('invalid header line');
-    if (header[1]!.toLowerCase() !== 'host') continue;
+    const name = header[1]!.toLowerCase();
+    if (name === 'content-length') {
+      if (contentLength !== undefined && contentLength !== header[2]) return malformed('Content-Length headers that disagree');
+      contentLength = header[2]!;
+    } else if (name === 'transfer-encoding') {
+      transferEncoding = transferEncoding === undefined ? header[2]! : `${transferEncoding}, ${header[2]}`;
+    } else if (name === 'upgrade') {
+      upgrade = true;
+    }
+    if (name !== 'host') continue;
     if (host !== undefined) return malformed('more than one Host header');
     host = header[2] === '' ? null : hostOf(header[2]!);
     if (host === undefined) return malformed('invalid Host header');
   }
+  const body = requestBody(contentLength, transferEncoding, upgrade);
+  if (typeof body === 'string') return malformed(body);
   let targetHost: string | null = null;
   const absolute = ABSOLUTE_TARGET.exec(target);
   if (absolute) {
@@ -59,7 +81,24 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
     if (authority === undefined) return malformed('invalid host in the request target');
     targetHost = authority;
   }
-  return { status: 'complete', method, target, host: host ?? null, targetHost, length: end + 4 };
+  return { status: 'complete', method, target, host: host ?? null, targetHost, length: end + 4, body };
+}
+
+/**
+ * The framing of the body, or why it cannot be trusted: both Content-Length
+ * and Transfer-Encoding, or a coding other than a final `chunked`, is how a
+ * second request gets hidden from whoever reads the first (request smuggling).
+ */
+function requestBody(contentLength: string | undefined, transferEncoding: string | undefined, upgrade: boolean): RequestBody | string {
+  if (transferEncoding !== undefined) {
+    if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
+    if (transferEncoding.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding "${transferEncoding}" (only chunked is read)`;
+    return upgrade ? { kind: 'opaque' } : { kind: 'chunked' };
+  }
+  if (contentLength !== undefined && !/^\d{1,15}$/.test(contentLength)) return `invalid Content-Length "${contentLength}"`;
+  if (upgrade) return { kind: 'opaque' };
+  const bytes = contentLength === undefined ? 0 : Number(contentLength);
+  return bytes === 0 ? { kind: 'none' } : { kind: 'length', bytes };
 }
 
 /** The host part of `host[:port]` or `[v6][:port]`; undefined when it is not one. */

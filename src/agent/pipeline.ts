@@ -8,6 +8,7 @@ import type { DnsNames } from './dns-names.ts';
 import { decide, type DecideFacts, type Identity, type NamedHost, type PolicyView, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
 import { auditPath } from './http-request-head.ts';
+import { HttpRequestGuard } from './http-request-guard.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { refuseHttp, refuseTcp, refuseTls, TLS_ALERT } from './refuse.ts';
 import type { Resolver } from './resolve.ts';
@@ -198,13 +199,17 @@ function deniedDetail(denied: GatewayRefusal, replica: string | undefined): stri
 
 /** Splices an already connected upstream, recording bytes, errors and the HTTP status if one is seen. */
 export async function connected(pipeline: Pipeline, record: ConnectionRecord, socket: Socket, upstream: UpstreamSocket, s: Sniffed): Promise<void> {
+  // Through the gateway, the gateway reads every request itself (and answers a stray Host with a 404).
+  const guard = s.kind === 'http' && pipeline.route.name === 'direct' && record.enforcing() ? new HttpRequestGuard(s.host ?? s.targetHost) : undefined;
   const result = await splice(socket, upstream, {
     replay: s.buffered,
     clientEnded: s.ended,
     idleTimeoutMs: pipeline.idleTimeoutMs,
     ...(s.kind === 'http' ? { onFirstResponseBytes: (chunk: Buffer) => recordStatus(record, chunk) } : {}),
+    ...(guard ? { inspect: (chunk: Buffer) => guard.feed(chunk) } : {}),
   });
   record.bytes(result.bytesSent, result.bytesReceived);
+  if (result.refused !== undefined) record.refused('host_mismatch', `${result.refused}: the connection was reset`);
   if (result.error !== undefined) record.error(result.error);
 }
 

@@ -25,21 +25,26 @@ export interface SpliceOptions {
   idleTimeoutMs: number;
   /** Sees the first bytes from the destination (to read an HTTP status line). */
   onFirstResponseBytes?: (chunk: Buffer) => void;
+  /** Reads every byte the client sends (the replay first) before it goes on; a reason cuts both sides instead. */
+  inspect?: (chunk: Buffer) => string | undefined;
 }
 
 export interface SpliceResult {
   bytesSent: number;
   bytesReceived: number;
   error?: string;
+  /** Why `inspect` cut the connection. */
+  refused?: string;
 }
 
 export function splice(client: Socket, upstream: UpstreamSocket, options: SpliceOptions): Promise<SpliceResult> {
   return new Promise((resolve) => {
     let error: string | undefined;
+    let refused: string | undefined;
     let open = 2;
     const closed = (): void => {
       if (--open > 0) return;
-      resolve({ bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, ...(error === undefined ? {} : { error }) });
+      resolve({ bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, ...(error === undefined ? {} : { error }), ...(refused === undefined ? {} : { refused }) });
     };
     const failWith = (message: string): void => {
       error ??= message;
@@ -61,10 +66,29 @@ export function splice(client: Socket, upstream: UpstreamSocket, options: Splice
       socket.setTimeout(options.idleTimeoutMs, () => failWith(`idle for ${options.idleTimeoutMs} ms`));
     }
     if (options.onFirstResponseBytes) upstream.once('data', options.onFirstResponseBytes);
-    if (options.replay.length > 0) upstream.write(options.replay);
-    if (options.clientEnded) upstream.end();
-    else client.pipe(upstream);
     upstream.pipe(client);
+    const { inspect } = options;
+    const refuse = (chunk: Buffer): boolean => {
+      const why = inspect?.(chunk);
+      if (why === undefined) return false;
+      refused = why;
+      failWith(why);
+      return true;
+    };
+    if (options.replay.length > 0 && !refuse(options.replay)) upstream.write(options.replay);
+    if (refused !== undefined) return;
+    if (options.clientEnded) upstream.end();
+    else if (!inspect) client.pipe(upstream);
+    else {
+      // pipe() with a look at each chunk first: a chunk that is refused is never written.
+      client.on('data', (chunk: Buffer) => {
+        if (!refuse(chunk) && !upstream.write(chunk)) client.pause();
+      });
+      upstream.on('drain', () => client.resume());
+      client.once('end', () => upstream.end());
+      // The sniffer left the socket paused; a 'data' listener alone does not restart a paused stream.
+      client.resume();
+    }
   });
 }
 

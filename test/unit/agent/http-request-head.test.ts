@@ -1,26 +1,26 @@
 import test from 'ava';
-import { auditPath, hostOf, MAX_HTTP_HEAD, parseHttpRequestHead } from '../../../src/agent/http-request-head.ts';
+import { auditPath, hostOf, MAX_HTTP_HEAD, parseHttpRequestHead, type RequestBody } from '../../../src/agent/http-request-head.ts';
 
-const REQUESTS: Record<string, { text: string; expect: { method: string; target: string; host: string | null; targetHost: string | null } }> = {
+const REQUESTS: Record<string, { text: string; expect: { method: string; target: string; host: string | null; targetHost: string | null; body: RequestBody } }> = {
   'curl GET': {
     text: 'GET /v1/items?x=1 HTTP/1.1\r\nHost: api.example.test\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n',
-    expect: { method: 'GET', target: '/v1/items?x=1', host: 'api.example.test', targetHost: null },
+    expect: { method: 'GET', target: '/v1/items?x=1', host: 'api.example.test', targetHost: null, body: { kind: 'none' } },
   },
   'POST with a port in Host and a body after the head': {
     text: 'POST /submit HTTP/1.1\r\nhost: API.example.test:8080\r\nContent-Length: 5\r\n\r\nhello',
-    expect: { method: 'POST', target: '/submit', host: 'API.example.test', targetHost: null },
+    expect: { method: 'POST', target: '/submit', host: 'API.example.test', targetHost: null, body: { kind: 'length', bytes: 5 } },
   },
   'absolute-form target': {
     text: 'GET http://api.example.test:80/p HTTP/1.1\r\nHost: api.example.test\r\n\r\n',
-    expect: { method: 'GET', target: 'http://api.example.test:80/p', host: 'api.example.test', targetHost: 'api.example.test' },
+    expect: { method: 'GET', target: 'http://api.example.test:80/p', host: 'api.example.test', targetHost: 'api.example.test', body: { kind: 'none' } },
   },
   'HTTP/1.0 without Host': {
     text: 'GET / HTTP/1.0\r\n\r\n',
-    expect: { method: 'GET', target: '/', host: null, targetHost: null },
+    expect: { method: 'GET', target: '/', host: null, targetHost: null, body: { kind: 'none' } },
   },
   'IPv6 literal in Host': {
     text: 'OPTIONS * HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n',
-    expect: { method: 'OPTIONS', target: '*', host: '2001:db8::1', targetHost: null },
+    expect: { method: 'OPTIONS', target: '*', host: '2001:db8::1', targetHost: null, body: { kind: 'none' } },
   },
 };
 

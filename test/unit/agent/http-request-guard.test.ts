@@ -1,0 +1,78 @@
+import test from 'ava';
+import { HttpRequestGuard } from '../../../src/agent/http-request-guard.ts';
+
+const get = (host: string, path = '/'): string => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n`;
+
+/** Feeds `text` in pieces of `size` bytes; the first refusal, or undefined. */
+function feedAll(guard: HttpRequestGuard, text: string, size: number): string | undefined {
+  const bytes = Buffer.from(text, 'latin1');
+  for (let i = 0; i < bytes.length; i += size) {
+    const why = guard.feed(bytes.subarray(i, i + size));
+    if (why !== undefined) return why;
+  }
+  return undefined;
+}
+
+const SAME_HOST =
+  get('api.example.test', '/a') +
+  'POST /upload HTTP/1.1\r\nHost: API.Example.Test:80\r\nContent-Length: 11\r\n\r\nhello world' +
+  'PUT /chunks HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n' +
+  'GET http://api.example.test/abs HTTP/1.1\r\nHost: api.example.test\r\n\r\n' +
+  get('api.example.test.', '/trailing-dot');
+
+for (const size of [1, 2, 7, 64, 100_000]) {
+  test(`requests for the connection's host pass, bodies skipped by their framing, fed ${size} bytes at a time`, (t) => {
+    t.is(feedAll(new HttpRequestGuard('api.example.test'), SAME_HOST, size), undefined);
+  });
+
+  test(`a later request for another host is refused wherever the bytes split (${size} at a time)`, (t) => {
+    const why = feedAll(new HttpRequestGuard('api.example.test'), SAME_HOST + get('evil.example.test', '/steal'), size);
+    t.is(why, 'request 6 names host "evil.example.test", not "api.example.test" that the connection was allowed for');
+  });
+}
+
+test('a body that looks like a request is skipped, not read as one', (t) => {
+  const body = get('evil.example.test');
+  const text = `POST /p HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: ${body.length}\r\n\r\n${body}` + get('api.example.test');
+  t.is(feedAll(new HttpRequestGuard('api.example.test'), text, 3), undefined);
+});
+
+test('an absolute-form target naming another host is refused even with the right Host header', (t) => {
+  const why = new HttpRequestGuard('api.example.test').feed(Buffer.from(get('api.example.test') + 'GET http://evil.example.test/ HTTP/1.1\r\nHost: api.example.test\r\n\r\n'));
+  t.regex(why ?? '', /^request 2 names host "evil\.example\.test"/);
+});
+
+test('a request without a Host on a connection allowed for a host is refused; HTTP/1.0 without Host throughout passes', (t) => {
+  t.regex(new HttpRequestGuard('api.example.test').feed(Buffer.from(get('api.example.test') + 'GET / HTTP/1.0\r\n\r\n')) ?? '', /^request 2 names no host/);
+  t.is(new HttpRequestGuard(null).feed(Buffer.from('GET / HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n')), undefined);
+  t.regex(new HttpRequestGuard(null).feed(Buffer.from('GET / HTTP/1.0\r\n\r\n' + get('evil.example.test'))) ?? '', /^request 2 names host "evil\.example\.test", not none/);
+});
+
+const SMUGGLING: Record<string, string> = {
+  'Content-Length and Transfer-Encoding together': 'POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+  'a coding other than chunked': 'POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: gzip, chunked, identity\r\n\r\n',
+  'two Content-Lengths that disagree': 'POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 1\r\nContent-Length: 40\r\n\r\nx',
+  'a negative Content-Length': 'POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: -1\r\n\r\n',
+  'a chunk size that is not hex': 'POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+  'chunk data longer than its size': 'POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n',
+  'bytes that are not a request where the next request should start': `${get('api.example.test')}\x16\x03\x01\x00\x10`,
+};
+for (const [name, text] of Object.entries(SMUGGLING)) {
+  test(`cut, not guessed: ${name}`, (t) => {
+    t.not(new HttpRequestGuard('api.example.test').feed(Buffer.from(text, 'latin1')), undefined);
+  });
+}
+
+test('after an Upgrade (WebSocket) or CONNECT request the connection is another protocol and is no longer read', (t) => {
+  const ws = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+  t.is(new HttpRequestGuard('api.example.test').feed(Buffer.from(ws + '\x81\x05hello' + get('other.example.test'))), undefined);
+  t.is(new HttpRequestGuard('api.example.test').feed(Buffer.from('CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test\r\n\r\n\x16\x03\x01')), undefined);
+});
+
+test('a head that never ends is cut at the size limit instead of buffered forever', (t) => {
+  const guard = new HttpRequestGuard('api.example.test');
+  t.is(guard.feed(Buffer.from(get('api.example.test') + 'GET / HTTP/1.1\r\nX-Pad: ')), undefined);
+  let why: string | undefined;
+  for (let i = 0; i < 20 && why === undefined; i++) why = guard.feed(Buffer.alloc(1024, 'a'));
+  t.regex(why ?? '', /^request 2 .*longer than 16384 bytes/);
+});
