@@ -28,6 +28,7 @@ import { dnsperfMissing, latencies, throughput, type Names } from './lib/dns-loa
 import { startPeers, type DnsPeer, type DnsPeers } from './lib/dns-peers.ts';
 import { addUp, PATH_NAMES, report, roundLine, type PathFigures, type PathName, type RoundFigures } from './lib/dns-report.ts';
 import { usage } from './lib/latency-rounds.ts';
+import { AGENT_NODE_FLAGS } from '../src/agent/node-flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
   try {
     const plan = paths(peers);
     console.log(
-      `DNS proxy benchmark (dnsperf): per round ${seconds} s at ${rate}/s (latency: hit paths at once, miss paths in turn), then ${seconds} s at ${inflight} in flight (queries/s, paths in turn); ${rounds} rounds after a ${warmup} s warm-up; ${pins === undefined ? 'unpinned' : `client on CPU ${clientCpu}, servers on CPU ${serverCpu}`}; load average ${loadavg()}`,
+      `DNS proxy benchmark (dnsperf): per round ${seconds} s at ${rate}/s (latency: hit paths at once, miss paths in turn), then ${seconds} s at ${inflight} in flight (queries/s, paths in turn); ${rounds} rounds after a ${warmup} s warm-up; ${pins === undefined ? 'unpinned' : `client on CPU ${clientCpu}, servers on CPU ${serverCpu}`}; the Node peers bundled, with the agent's flags ${AGENT_NODE_FLAGS.join(' ')}; load average ${loadavg()}`,
     );
     // Fills both caches with the hit names and warms every process's code paths.
     if (warmup! > 0) for (const name of PATH_NAMES) await throughput(clientCpu, plan[name].peer.port, plan[name].names, warmup!, inflight!);
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
     for (const line of report(added)) console.log(line);
     console.log(`load average at the end ${loadavg()}`);
   } finally {
-    peers.stop();
+    await peers.stop();
   }
 }
 

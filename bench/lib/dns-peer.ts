@@ -1,12 +1,12 @@
 /**
  * The two Node peers of the DNS benchmark, each run as a process of its own
- * (dns-peers.ts starts them, pinned like the others):
+ * (dns-peers.ts bundles this file and starts them, pinned like the others):
  *
- *   node --import tsx bench/lib/dns-peer.ts egressd <port> <upstream port>
+ *   node dns-peer.mjs egressd <port> <upstream port>
  *     the agent's DNS proxy as the agent runs it (allowlist *.bench.test,
  *     judged on every query; audit records built and dropped), forwarding
  *     to the origin on loopback;
- *   node --import tsx bench/lib/dns-peer.ts echo <port>
+ *   node dns-peer.mjs echo <port>
  *     a Node UDP server that answers every query with a fixed A record and
  *     does nothing else: the most a Node process answers here.
  *

@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.ts';
 
 /**
  * The DNS benchmark's servers, each a process of its own on loopback, all
@@ -12,6 +17,10 @@ import net from 'node:net';
  *   dnsmasq  dnsmasq as a caching forwarder to the origin
  *   egressd  the agent's DNS proxy forwarding to the origin
  *   echo     a Node process answering a fixed record (the most Node does here)
+ *
+ * The two Node peers run as the agent runs in production: bundled (no
+ * TypeScript loader and its thread) and with the agent's Node flags
+ * (AGENT_NODE_FLAGS: a 1 MiB young generation, one V8 helper thread).
  */
 export const HOST = '127.0.0.1';
 
@@ -25,10 +34,20 @@ export interface DnsPeers {
   dnsmasq: DnsPeer;
   egressd: DnsPeer;
   echo: DnsPeer;
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 const PEER_SCRIPT = fileURLToPath(new URL('./dns-peer.ts', import.meta.url));
+/** Bundled CommonJS libraries call require() for Node's modules (as scripts/build.ts does). */
+const REQUIRE_SHIM = "import { createRequire as __benchCreateRequire } from 'node:module'; const require = __benchCreateRequire(import.meta.url);";
+
+/** dns-peer.ts and what it imports as one file, in a directory of this run's own. */
+async function bundlePeer(): Promise<{ file: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'egressd-dns-bench-'));
+  const file = join(dir, 'dns-peer.mjs');
+  await build({ entryPoints: [PEER_SCRIPT], outfile: file, bundle: true, format: 'esm', platform: 'node', target: 'node20', banner: { js: REQUIRE_SHIM }, logLevel: 'warning' });
+  return { file, remove: () => rm(dir, { recursive: true, force: true }) };
+}
 
 /** `command args` run on `cpu` only (taskset), or unpinned. */
 export function pinned(cpu: number | undefined, command: string, args: readonly string[]): [string, string[]] {
@@ -67,17 +86,22 @@ export async function startPeers(cpu: number | undefined): Promise<DnsPeers> {
   };
   const dnsmasq = (port: number, extra: string[]): Promise<number> =>
     start('dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${HOST}`, `--port=${port}`, ...extra], 'started');
+  const peer = await bundlePeer();
+  const stop = async (): Promise<void> => {
+    children.forEach((c) => c.kill('SIGTERM'));
+    await peer.remove();
+  };
   try {
     const [origin, cache, egressd, echo] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     return {
       origin: { port: origin, pid: await dnsmasq(origin, ['--local-ttl=3600', '--address=/bench.test/192.0.2.1', '--cache-size=0']) },
       dnsmasq: { port: cache, pid: await dnsmasq(cache, [`--server=${HOST}#${origin}`, '--cache-size=10000', '--dns-forward-max=1000']) },
-      egressd: { port: egressd, pid: await start(process.execPath, ['--import', 'tsx', PEER_SCRIPT, 'egressd', String(egressd), String(origin)], 'listening') },
-      echo: { port: echo, pid: await start(process.execPath, ['--import', 'tsx', PEER_SCRIPT, 'echo', String(echo)], 'listening') },
-      stop: () => children.forEach((c) => c.kill('SIGTERM')),
+      egressd: { port: egressd, pid: await start(process.execPath, [...AGENT_NODE_FLAGS, peer.file, 'egressd', String(egressd), String(origin)], 'listening') },
+      echo: { port: echo, pid: await start(process.execPath, [...AGENT_NODE_FLAGS, peer.file, 'echo', String(echo)], 'listening') },
+      stop,
     };
   } catch (err) {
-    children.forEach((c) => c.kill('SIGTERM'));
+    await stop();
     throw err;
   }
 }
