@@ -1,4 +1,4 @@
-import { addedRatio, latencyTable, ratioVerdict, type PathResult, type Percentile, type ProcessFigures } from './latency-report.ts';
+import { addedRatio, latencyTable, medianAddedP99, ratioVerdict, type PathResult, type Percentile, type ProcessFigures } from './latency-report.ts';
 
 /**
  * How the agent-path benchmark prints its run: the shared latency table with
@@ -42,6 +42,7 @@ export function formatAgentPathReport(r: AgentPathReport): string {
     '',
     `egressd added p50 / haproxy added p50: ${addedRatio(added('egressd', 'p50_ms'), added('haproxy', 'p50_ms'))}`,
     `egressd added p99 / haproxy added p99: ${addedRatio(added('egressd', 'p99_ms'), added('haproxy', 'p99_ms'))}   (target: under ${TARGETS.addedP99RatioToHaproxy}x: ${ratioVerdict(added('egressd', 'p99_ms'), added('haproxy', 'p99_ms'), TARGETS.addedP99RatioToHaproxy)})`,
+    `added p99, median of the rounds: egressd ${medianAddedP99(r.paths.egressd, r.paths.direct).toFixed(3)} ms, haproxy ${medianAddedP99(r.paths.haproxy, r.paths.direct).toFixed(3)} ms; ratio ${addedRatio(medianAddedP99(r.paths.egressd, r.paths.direct), medianAddedP99(r.paths.haproxy, r.paths.direct))}   (target: under ${TARGETS.addedP99RatioToHaproxy}x: ${ratioVerdict(medianAddedP99(r.paths.egressd, r.paths.direct), medianAddedP99(r.paths.haproxy, r.paths.direct), TARGETS.addedP99RatioToHaproxy)})`,
     `bulk throughput egressd / direct: ${(bulk('egressd') / bulk('direct')).toFixed(2)}, haproxy / direct: ${(bulk('haproxy') / bulk('direct')).toFixed(2)}`,
     `egressd agent: ${proc('egressd agent')}; haproxy: ${proc('haproxy')}`,
   ];

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
  * not its own. So, as a sidecar has its CPU share in a pod, every proxy under
  * test (egressd's agent and gateway, HAProxy) runs on the last CPU, and the
  * load client and the servers on the others: the same placement for every
- * path, direct included. With one CPU nothing is pinned.
+ * path, direct included. With one CPU, or BENCH_PIN=off, nothing is pinned.
  */
 export interface CpuPlacement {
   /** taskset CPU list for load clients and servers. */
@@ -19,13 +19,14 @@ export interface CpuPlacement {
 }
 
 export function cpuPlacement(cpus = availableParallelism()): CpuPlacement | undefined {
-  if (cpus < 2) return undefined;
+  // BENCH_PIN=off leaves placement to the scheduler, to compare the two on a given machine.
+  if (cpus < 2 || process.env.BENCH_PIN === 'off') return undefined;
   const last = cpus - 1;
   return { load: last === 1 ? '0' : `0-${last - 1}`, proxy: String(last) };
 }
 
 export function describePlacement(placement: CpuPlacement | undefined): string {
-  return placement ? `load client and servers on CPU ${placement.load}, proxies on CPU ${placement.proxy}` : 'one CPU: nothing pinned';
+  return placement ? `load client and servers on CPU ${placement.load}, proxies on CPU ${placement.proxy}` : 'nothing pinned (one CPU, or BENCH_PIN=off)';
 }
 
 /** Pins every thread of a running process (and the threads it starts later) to `cpus`. */

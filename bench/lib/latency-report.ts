@@ -45,6 +45,18 @@ export function mergeRounds(rounds: readonly RoundResult[]): PathResult {
   };
 }
 
+/**
+ * The p99 a path adds over direct round by round (each round's p99 minus
+ * direct's in the same round, the two measured one after the other), then the
+ * median of those: a burst of the machine's other work spoils one round, not
+ * the figure, where the p99 over every latency together keeps it.
+ */
+export function medianAddedP99(path: PathResult, direct: PathResult): number {
+  const added = path.roundP99s.map((p, i) => p - (direct.roundP99s[i] ?? NaN)).sort((x, y) => x - y);
+  const mid = added.length >> 1;
+  return added.length % 2 === 1 ? added[mid]! : (added[mid - 1]! + added[mid]!) / 2;
+}
+
 export interface ProcessFigures {
   name: string;
   /** CPU seconds per 1,000 requests during its own path's rounds. */
