@@ -7,7 +7,7 @@
  * - `--max-semi-space-size=1`: V8 grows each half of the young generation up to 16 MiB under
  *   load; at 1 MiB (more, cheaper scavenges of short-lived request garbage) the peak is
  *   4-6 MiB lower for no measurable CPU.
- * - `--no-sparkplug`: no baseline-compiled code (hot functions still go to TurboFan): -1.5 MiB.
+ * - `--no-sparkplug`: no baseline-compiled code (hot functions still go to TurboFan): -1 MiB.
  * - `--v8-pool-size=1`: one V8 helper thread (concurrent GC and compilation) instead of one per
  *   core: -1 MiB of stacks and allocator arenas; a sidecar has a core at most.
  *
