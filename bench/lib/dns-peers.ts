@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { buildOptions } from '../../scripts/build.ts';
 import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.ts';
 
 /**
@@ -18,9 +19,10 @@ import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.ts';
  *   egressd  the agent's DNS proxy forwarding to the origin
  *   echo     a Node process answering a fixed record (the most Node does here)
  *
- * The two Node peers run as the agent runs in production: bundled (no
- * TypeScript loader and its thread) and with the agent's Node flags
- * (AGENT_NODE_FLAGS: a 1 MiB young generation, one V8 helper thread).
+ * The two Node peers run as the agent runs in production: bundled with the
+ * production build's options (no TypeScript loader and its thread) and with
+ * the agent's Node flags (AGENT_NODE_FLAGS: a 1 MiB young generation, one V8
+ * helper thread).
  */
 export const HOST = '127.0.0.1';
 
@@ -38,15 +40,11 @@ export interface DnsPeers {
 }
 
 const PEER_SCRIPT = fileURLToPath(new URL('./dns-peer.ts', import.meta.url));
-/** Bundled CommonJS libraries call require() for Node's modules (as scripts/build.ts does). */
-const REQUIRE_SHIM = "import { createRequire as __benchCreateRequire } from 'node:module'; const require = __benchCreateRequire(import.meta.url);";
-
-/** dns-peer.ts and what it imports as one file, in a directory of this run's own. */
+/** dns-peer.ts and what it imports as one file, built as the production bundle is (scripts/build.ts), in a directory of this run's own. */
 async function bundlePeer(): Promise<{ file: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'egressd-dns-bench-'));
-  const file = join(dir, 'dns-peer.mjs');
-  await build({ entryPoints: [PEER_SCRIPT], outfile: file, bundle: true, format: 'esm', platform: 'node', target: 'node20', banner: { js: REQUIRE_SHIM }, logLevel: 'warning' });
-  return { file, remove: () => rm(dir, { recursive: true, force: true }) };
+  await build({ ...buildOptions(dir), entryPoints: { 'dns-peer': PEER_SCRIPT }, splitting: false, metafile: false });
+  return { file: join(dir, 'dns-peer.mjs'), remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** `command args` run on `cpu` only (taskset), or unpinned. */
