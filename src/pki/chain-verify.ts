@@ -1,7 +1,6 @@
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import { EgressdError, errorMessage } from '../core/errors.ts';
 import { splitCertificates } from './pem.ts';
-import { x509 } from './x509.ts';
 
 /** What a workload checks before it uses a certificate the CA returned. */
 export interface ChainCheck {
@@ -50,9 +49,9 @@ export function verifyIssuedChain(check: ChainCheck): VerifiedChain {
   const leaf = chain[0]!;
   const leafKey = leaf.publicKey.export({ format: 'der', type: 'spki' });
   if (!leafKey.equals(createPublicKey(check.key).export({ format: 'der', type: 'spki' }))) refuse('the leaf certifies another key than ours');
-  const san = new x509.X509Certificate(leaf.raw).getExtension(x509.SubjectAlternativeNameExtension);
-  const names = san ? [...san.names.items].map((n) => `${n.type}:${n.value}`) : [];
-  if (names.length !== 1 || names[0] !== `url:${check.spiffeId}`) refuse(`the leaf names ${names.join(', ') || 'nothing'}, expected only ${check.spiffeId}`);
+  // Node's rendering of the SAN extension: a single URI is `URI:<value>`; other names or more of them, or a
+  // value it had to quote (RFC 5280 characters a SPIFFE ID cannot hold), make another string and are refused.
+  if (leaf.subjectAltName !== `URI:${check.spiffeId}`) refuse(`the leaf names ${leaf.subjectAltName || 'nothing'}, expected only ${check.spiffeId}`);
 
   const rootPrints = new Set(roots.map((r) => r.fingerprint256));
   for (let i = 0, current = leaf; ; i++) {

@@ -1,9 +1,9 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { errorMessage } from '../core/errors.ts';
-import { decodeObjectIdentifier, expectTag, readChildren, readElement, type DerElement } from './der.ts';
-import { pemDecodeAll } from './pem.ts';
-import { describeKey, webCryptoKeyPair, webCryptoSigningAlgorithm, type KeyDescription } from './keys.ts';
-import { x509 } from './x509.ts';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import { EgressdError, errorMessage } from '../core/errors.ts';
+import { BOOLEAN_TRUE, bitString, decodeObjectIdentifier, expectTag, objectIdentifier, octetString, readChildren, readElement, sequence, tlv, type DerElement } from './der.ts';
+import { pemDecodeAll, pemEncode } from './pem.ts';
+import { describeKey, type KeyDescription } from './keys.ts';
 
 /** What a CSR asks for. Requests are made by the agent and by tests; any name form can be asked, the CA decides. */
 export interface CsrRequest {
@@ -15,22 +15,54 @@ export interface CsrRequest {
   requestCa?: boolean;
 }
 
+/**
+ * A PKCS#10 request (RFC 2986) for `key`, built with the DER writer and signed with
+ * node:crypto: the agent makes one at every renewal, and an ASN.1 library would cost it
+ * several MiB of memory for that. Tests read every form back with @peculiar/x509.
+ */
 export async function createCsr(key: KeyObject, request: CsrRequest): Promise<string> {
-  const names: x509.JsonGeneralName[] = [
-    ...(request.uris ?? []).map((value) => ({ type: 'url' as const, value })),
-    ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-    ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
-    ...(request.emails ?? []).map((value) => ({ type: 'email' as const, value })),
+  const names = [
+    ...(request.uris ?? []).map((v) => tlv(0x86, Buffer.from(v, 'ascii'))),
+    ...(request.dnsNames ?? []).map((v) => tlv(0x82, Buffer.from(v, 'ascii'))),
+    ...(request.ipAddresses ?? []).map((v) => tlv(0x87, ipBytes(v))),
+    ...(request.emails ?? []).map((v) => tlv(0x81, Buffer.from(v, 'ascii'))),
   ];
-  const extensions: x509.Extension[] = [];
-  if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names));
-  if (request.requestCa) extensions.push(new x509.BasicConstraintsExtension(true, undefined, true));
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys: await webCryptoKeyPair(key),
-    signingAlgorithm: webCryptoSigningAlgorithm(key),
-    extensions,
-  });
-  return csr.toString('pem');
+  const extensions: Buffer[] = [];
+  if (names.length > 0) extensions.push(sequence(objectIdentifier(SUBJECT_ALT_NAME), octetString(sequence(...names))));
+  if (request.requestCa) extensions.push(sequence(objectIdentifier(BASIC_CONSTRAINTS), BOOLEAN_TRUE, octetString(sequence(BOOLEAN_TRUE))));
+  const attributes = extensions.length === 0 ? [] : [sequence(objectIdentifier(EXTENSION_REQUEST), tlv(0x31, sequence(...extensions)))];
+  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  const info = sequence(Buffer.from([0x02, 0x01, 0x00]), sequence(), spki, tlv(0xa0, ...attributes));
+  const algorithm = csrSignatureAlgorithm(key);
+  const signature = sign(algorithm.hash, info, key);
+  return pemEncode('CERTIFICATE REQUEST', sequence(info, algorithm.identifier, bitString(signature)));
+}
+
+/** By key type alone, weak keys included: tests ask the CA for what it must refuse, and describeKey() is the CA's gate. */
+function csrSignatureAlgorithm(key: KeyObject): { identifier: Buffer; hash: string } {
+  if (key.asymmetricKeyType === 'rsa') return { identifier: sequence(objectIdentifier('1.2.840.113549.1.1.11'), tlv(0x05)), hash: 'sha256' };
+  if (key.asymmetricKeyType !== 'ec') throw new EgressdError('EGRESSD_ERR_PKI', `cannot sign a CSR with a ${key.asymmetricKeyType ?? 'unknown'} key`);
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const hash = curve === 'secp384r1' ? 'sha384' : curve === 'secp521r1' ? 'sha512' : 'sha256';
+  return { identifier: sequence(objectIdentifier(ECDSA_WITH[hash])), hash };
+}
+
+const ECDSA_WITH: Record<string, string> = { sha256: '1.2.840.10045.4.3.2', sha384: '1.2.840.10045.4.3.3', sha512: '1.2.840.10045.4.3.4' };
+
+function ipBytes(address: string): Buffer {
+  if (isIPv4(address)) return Buffer.from(address.split('.').map(Number));
+  if (!isIPv6(address)) throw new EgressdError('EGRESSD_ERR_PKI', `"${address}" is not an IP address`);
+  // An IPv4 tail (::ffff:192.0.2.1) is two groups.
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  const text = v4 ? address.slice(0, v4.index) + [[v4[1], v4[2]], [v4[3], v4[4]]].map(([a, b]) => ((Number(a) << 8) | Number(b)).toString(16)).join(':') : address;
+  const [head, tail] = text.includes('::') ? text.split('::', 2) : [text, undefined];
+  const groups = (part: string | undefined): number[] => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const front = groups(head);
+  const back = groups(tail);
+  const all = tail === undefined ? front : [...front, ...Array<number>(8 - front.length - back.length).fill(0), ...back];
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
 }
 
 /** The facts of a parsed CSR; the CA's policy decides what is acceptable. */
