@@ -18,6 +18,7 @@ export interface AgentPathReport {
   seconds: number;
   conns: number;
   rounds: number;
+  client: 'node' | 'h2load';
   bulkMib: number;
   paths: Record<AgentPathName, PathResult>;
   bulk: Record<AgentPathName, BulkFigures>;
@@ -37,7 +38,7 @@ export function formatAgentPathReport(r: AgentPathReport): string {
     return p ? `${p.cpuPer1k.toFixed(3)} CPU s per 1,000 requests, peak RSS ${p.peakRssMiB.toFixed(1)} MiB` : 'not measured';
   };
   const lines = [
-    `agent path, ${r.rps} req/s for ${r.seconds}s per path (${r.rounds} interleaved rounds) over ${r.conns} keep-alive connections (1 KiB bodies); bulk ${r.bulkMib} MiB per path in ${r.rounds} interleaved streams`,
+    `agent path, ${r.rps} req/s for ${r.seconds}s per path (${r.rounds} interleaved rounds) over ${r.conns} keep-alive connections (1 KiB bodies, load from ${r.client === 'h2load' ? 'h2load' : 'the Node client'}); bulk ${r.bulkMib} MiB per path in ${r.rounds} interleaved streams`,
     ...latencyTable(r.paths, ['direct', 'egressd', 'haproxy'], [{ header: 'MiB/s', width: 8, cell: (name) => bulk(name).toFixed(0) }]),
     '',
     `egressd added p50 / haproxy added p50: ${addedRatio(added('egressd', 'p50_ms'), added('haproxy', 'p50_ms'))}`,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { execInNetns, mustExecInNetns, TSX_ARGS } from '../../src/lab/index.ts';
 import { cpuPlacement, pinnedCommand } from './cpu-pinning.ts';
+import { h2loadRate } from './h2load-rate.ts';
 import { mergeRounds, type PathResult, type ProcessFigures, type RoundResult } from './latency-report.ts';
 
 /**
@@ -17,6 +18,8 @@ export interface LoadFlags {
   conns: number;
   warmup: number;
   rounds: number;
+  /** What generates the load: the Node client (load-client.ts) or h2load (h2load-rate.ts, plain HTTP paths only). */
+  client: 'node' | 'h2load';
 }
 
 /** parseArgs options for the flags above, with their defaults. */
@@ -26,6 +29,7 @@ export const LOAD_FLAG_OPTIONS = {
   conns: { type: 'string', default: '16' },
   warmup: { type: 'string', default: '3' },
   rounds: { type: 'string', default: '5' },
+  client: { type: 'string', default: 'node' },
 } as const;
 
 /** The flags as numbers, and what is wrong with them (empty when nothing). */
@@ -36,12 +40,14 @@ export function readLoadFlags(values: Record<keyof LoadFlags, string>): { flags:
     conns: Number(values.conns),
     warmup: Number(values.warmup),
     rounds: Number(values.rounds),
+    client: values.client === 'h2load' ? 'h2load' : 'node',
   };
   const bad = (['seconds', 'rps', 'conns', 'rounds'] as const)
     .filter((name) => !(flags[name] > 0) || !Number.isFinite(flags[name]))
     .map((name) => `--${name} must be a positive number`)
     .concat(flags.warmup >= 0 && Number.isFinite(flags.warmup) ? [] : ['--warmup must be 0 or more'])
-    .concat(Number.isInteger(flags.rounds) && Number.isInteger(flags.conns) ? [] : ['--rounds and --conns must be whole numbers']);
+    .concat(Number.isInteger(flags.rounds) && Number.isInteger(flags.conns) ? [] : ['--rounds and --conns must be whole numbers'])
+    .concat(values.client === 'node' || values.client === 'h2load' ? [] : ['--client must be node or h2load']);
   return { flags, bad };
 }
 
@@ -79,6 +85,7 @@ export async function loadClient<T>(path: LoadPath, args: readonly string[], tim
 
 /** load-client.ts `rate --latencies` on the path for `seconds`. */
 function rate(path: LoadPath, flags: LoadFlags, seconds: number): Promise<RoundResult> {
+  if (flags.client === 'h2load') return h2loadRate(path, { rps: flags.rps, conns: flags.conns, seconds }, cpuPlacement()?.load);
   return loadClient<RoundResult>(path, ['rate', path.host, String(path.port), String(flags.rps), String(seconds), String(flags.conns), '--latencies'], seconds);
 }
 
