@@ -1,4 +1,5 @@
 import { mkdirSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import pino, { type DestinationStream } from 'pino';
 import { EgressdError } from './errors.ts';
@@ -200,6 +201,24 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       );
     },
   };
+}
+
+/**
+ * Every complete line of an audit log file (`--audit-log`), parsed: none when
+ * the file does not exist yet. The last line is left out when it has no
+ * newline (still being written); a line that is not JSON throws.
+ */
+export async function readAuditFile(file: string): Promise<AuditRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const lines = text.split('\n');
+  lines.pop(); // empty after the last newline, or a line still being written
+  return lines.map((line) => JSON.parse(line) as AuditRecord);
 }
 
 /** Opened here, synchronously, so that a bad path fails at start with a clear error, not later in the background. */

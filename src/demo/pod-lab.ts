@@ -1,8 +1,7 @@
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_DEFAULTS } from '../agent/agent-config.ts';
-import type { AuditRecord } from '../core/audit.ts';
 import { EgressdError } from '../core/errors.ts';
 import { DEFAULT_AGENT_UID } from '../iptables/options.ts';
 import { execInNetns, mustExecInNetns, pollUntil, spawnNodeInNetns, TSX_ARGS, type NetnsProcess, type TeardownHost } from '../lab/netns.ts';
@@ -102,16 +101,3 @@ export async function startPodAgent(td: TeardownHost, lab: DemoLab): Promise<Net
   return agent;
 }
 
-/** Every complete line of the agent's audit log, parsed (none yet: empty). */
-export async function readAuditRecords(lab: DemoLab): Promise<AuditRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(lab.auditFile, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const lines = text.split('\n');
-  lines.pop(); // empty after the last newline, or a line still being written
-  return lines.map((line) => JSON.parse(line) as AuditRecord);
-}

@@ -1,8 +1,8 @@
-import type { AuditRecord } from '../core/audit.ts';
+import { readAuditFile, type AuditRecord } from '../core/audit.ts';
 import { pollUntil, type TeardownHost } from '../lab/netns.ts';
 import { withTeardown } from '../lab/teardown.ts';
 import { APP_UID, curlFromPod, curlShown, digFromPod, digShown, keepAliveFromPod, keepAliveShown, udpFromPod, type CurlResult } from './pod-app.ts';
-import { ADMIN_URL, AGENT_UID, API_HOST, agentArgs, createDemoLab, installInit, readAuditRecords, startPodAgent } from './pod-lab.ts';
+import { ADMIN_URL, AGENT_UID, API_HOST, agentArgs, createDemoLab, installInit, startPodAgent } from './pod-lab.ts';
 import { egressctl, heading, indent, reportSurprises, say, showAuditRecords, showInFull, showResult } from './present.ts';
 
 /**
@@ -115,9 +115,9 @@ async function run(td: TeardownHost, options: TransparentDemoOptions): Promise<n
 
   // Records are written when connections close; all are closed, but the file is appended asynchronously.
   const records = await pollUntil('the audit records', async () => {
-    const now = await readAuditRecords(lab);
+    const now = await readAuditFile(lab.auditFile);
     return now.length >= EXPECTED_RECORDS ? now : undefined;
-  }).catch(async (): Promise<AuditRecord[]> => readAuditRecords(lab));
+  }).catch(async (): Promise<AuditRecord[]> => readAuditFile(lab.auditFile));
 
   heading('7. Fail closed: the agent is killed (SIGKILL), and the allowed request is tried again');
   process.kill(agent.pid, 'SIGKILL');

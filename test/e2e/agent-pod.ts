@@ -1,7 +1,7 @@
-import { chown, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditRecord } from '../../src/core/audit.ts';
+import { readAuditFile, type AuditRecord } from '../../src/core/audit.ts';
 import {
   addServerAddress,
   createPodInternet,
@@ -148,23 +148,10 @@ function exitedYet(proc: NetnsProcess): Promise<boolean> {
   return Promise.race([proc.exited.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
 }
 
-/** Every complete line of the audit file, parsed: a line that is not JSON fails the test. */
-export async function auditRecords(file: string): Promise<AuditRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const lines = text.split('\n');
-  lines.pop(); // empty after the last newline, or a line still being written
-  return lines.map((line) => JSON.parse(line) as AuditRecord);
-}
 
 /** The first record written after the first `since` records that `match` accepts, polled for up to 30 s. */
 export function waitForRecord(agent: Agent, match: (r: AuditRecord) => boolean, since = 0): Promise<AuditRecord> {
-  return pollUntil(`an audit record in ${agent.auditFile}`, async () => (await auditRecords(agent.auditFile)).slice(since).find(match), { timeoutMs: 30_000 });
+  return pollUntil(`an audit record in ${agent.auditFile}`, async () => (await readAuditFile(agent.auditFile)).slice(since).find(match), { timeoutMs: 30_000 });
 }
 
 /** One Node HTTP(S) request from the pod, as `uid` (see agent-client.ts). */

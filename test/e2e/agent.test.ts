@@ -1,7 +1,7 @@
 import type { ExecutionContext } from 'ava';
-import type { AuditRecord } from '../../src/core/audit.ts';
+import { readAuditFile, type AuditRecord } from '../../src/core/audit.ts';
 import { netnsTests, probe, type ProbeResult } from './harness/index.ts';
-import { API_HOST, APP_UID, DB_IP, NAMESPACE, TCP_PORT, auditRecords, createAgentPod, curl, nodeClient, waitForRecord, type Agent, type AgentPod } from './agent-pod.ts';
+import { API_HOST, APP_UID, DB_IP, NAMESPACE, TCP_PORT, createAgentPod, curl, nodeClient, waitForRecord, type Agent, type AgentPod } from './agent-pod.ts';
 
 /**
  * The agent's transparent path for real: `egressd init` rules in a pod
@@ -67,7 +67,7 @@ e2e('an allowed HTTPS host works, and its record says allow with the SNI', async
   t.true(record.alpn?.includes('http/1.1'), JSON.stringify(record.alpn));
   t.is(record.src?.split(':')[0], pod.topo.podIp);
   t.true(record.bytes_sent > 0 && record.bytes_received > 0, `bytes ${record.bytes_sent}/${record.bytes_received}`);
-  t.is((await auditRecords(agent.auditFile)).length, 1, 'one connection, one record');
+  t.is((await readAuditFile(agent.auditFile)).length, 1, 'one connection, one record');
 });
 
 e2e('an allowed plain HTTP host works, and its record carries method, path and status', async (t) => {
@@ -138,7 +138,7 @@ e2e('a Host header the allowlist does not name is refused, even to an allowed ad
   t.like(await waitForRecord(agent, (x) => x.host === evil), { ...REFUSED, host_source: 'http', http: { method: 'GET', path: '/steal', status: 403 } });
 
   // Absolute form names the allowed host; the Host header another: the names must agree.
-  const since = (await auditRecords(agent.auditFile)).length;
+  const since = (await readAuditFile(agent.auditFile)).length;
   const mismatch = await nodeClient(pod.topo.pod, { scheme: 'http', address: pod.topo.internetIp, port: 80, host: evil, path: `http://${API_HOST}/x` });
   t.like(mismatch, { ok: true, status: 403, headers: { 'x-egressd-reason': 'host_mismatch' } });
   const record = await waitForRecord(agent, () => true, since);

@@ -23,7 +23,7 @@ import { CertificateAuthority } from '../../src/pki/certificate-authority.ts';
 import { generateWorkloadKey, privateKeyPem } from '../../src/pki/keys.ts';
 import { TestCa, writeCredentials } from '../unit/gateway/_pki.ts';
 import { netnsTests, addDefaultRoute, connectVeth, createNetns, execInNetns, mustExecInNetns, pollUntil, spawnInNetns, spawnNodeInNetns, TSX_ARGS, waitForListen, type NetnsProcess } from './harness/index.ts';
-import { auditRecords } from './agent-pod.ts';
+import { readAuditFile } from '../../src/core/audit.ts';
 import { apiEntry } from '../helpers/gateway-allowlist.ts';
 
 const PREFIX = 'egr-';
@@ -171,7 +171,7 @@ e2e('plain HTTP from the pod is originated as HTTPS by the gateway, which the se
   const request = await chain.echo.waitForLine((l) => l.includes('"url":"/chain"'));
   t.like(JSON.parse(request), { kind: 'https', port: 443 });
 
-  const record = await pollUntil('the agent record', async () => (await auditRecords(chain.auditFile)).find((r) => r.http?.path === '/chain'), { timeoutMs: 30_000 });
+  const record = await pollUntil('the agent record', async () => (await readAuditFile(chain.auditFile)).find((r) => r.http?.path === '/chain'), { timeoutMs: 30_000 });
   t.like(record, { decision: 'allow', route: 'gateway', replica: 'gw-0', identity: APP_ID, protocol: 'http', host: 'api.example.test', dst: `${INTERNET_IP}:80`, http: { status: 200 } });
   const atGateway = await pollUntil('the gateway record', async () => gatewayRecords(chain).find((r) => r.connection_id === record.connection_id), { timeoutMs: 30_000 });
   t.like(atGateway, { decision: 'allow', identity: APP_ID, namespace: 'shop', replica: 'gw-0', http: { method: 'GET', path: '/chain', status: 200 } });
@@ -182,7 +182,7 @@ e2e('plain HTTP from the pod is originated as HTTPS by the gateway, which the se
   t.is(tls.url, '/tls');
   t.is(tls.headers['x-forwarded-client-cert'], undefined, 'the application\'s own TLS is not opened');
   t.like(
-    await pollUntil('the TLS record', async () => (await auditRecords(chain.auditFile)).find((r) => r.sni === 'api.example.test'), { timeoutMs: 30_000 }),
+    await pollUntil('the TLS record', async () => (await readAuditFile(chain.auditFile)).find((r) => r.sni === 'api.example.test'), { timeoutMs: 30_000 }),
     { decision: 'allow', route: 'gateway', protocol: 'tls', replica: 'gw-0' },
   );
 

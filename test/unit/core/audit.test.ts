@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { AUDIT_FIELDS, createAuditSink, REFUSAL_REASONS, type AuditEntry } from '../../../src/core/audit.ts';
+import { AUDIT_FIELDS, createAuditSink, readAuditFile, REFUSAL_REASONS, type AuditEntry } from '../../../src/core/audit.ts';
 
 const doc = readFileSync(new URL('../../../docs/audit-log.md', import.meta.url), 'utf8');
 
@@ -69,6 +69,19 @@ test('each record is one JSON line, component first, in the file (appended) and 
     { component: 'gateway', ...ENTRY, decision: 'deny', reason: 'no_matching_rule', ...unknown },
   ]);
   t.deepEqual(extra.items, [records[0]]);
+});
+
+test('readAuditFile reads back what the sink wrote, nothing for a file not there yet, and leaves out a last line still being written', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'audit.log');
+  t.deepEqual(await readAuditFile(file), []);
+  const sink = createAuditSink({ component: 'agent', stdout: false, file });
+  sink.write(ENTRY);
+  await sink.close();
+  writeFileSync(file, '{"component":"agent","time":', { flag: 'a' });
+  const records = await readAuditFile(file);
+  t.is(records.length, 1);
+  t.like(records[0], { component: 'agent', ...ENTRY });
 });
 
 test('correlation fields given are kept in place; those left out are written as null', async (t) => {
