@@ -7,6 +7,10 @@
  */
 
 export interface ApiEntryOptions {
+  /** Default `api`: the ServiceEntry's name, and `<name>-tls` the DestinationRule's. */
+  name?: string;
+  /** `exportTo` of both resources, as written in YAML (e.g. `"*"`, `team`); absent: Istio's default. */
+  exportTo?: string;
   /** File with the destination's CA root (DestinationRule `caCertificates`). */
   caCertificates: string;
   /** Default `[api.example.test]`; the first is the DestinationRule's host. */
@@ -23,9 +27,11 @@ export interface ApiEntryOptions {
   sni?: string;
 }
 
-/** ServiceEntry `egress/api` and DestinationRule `egress/api-tls`, as two YAML documents (no leading or trailing `---`). */
+/** ServiceEntry `egress/<name>` and DestinationRule `egress/<name>-tls`, as two YAML documents (no leading or trailing `---`). */
 export function apiEntry(options: ApiEntryOptions): string {
+  const name = options.name ?? 'api';
   const hosts = options.hosts ?? ['api.example.test'];
+  const exportTo = options.exportTo === undefined ? '' : `  exportTo: [${options.exportTo}]\n`;
   const ports = [
     '    - { number: 443, name: https, protocol: HTTPS }',
     '    - { number: 80, name: http, protocol: HTTP, targetPort: 443 }',
@@ -36,20 +42,20 @@ export function apiEntry(options: ApiEntryOptions): string {
   const sni = options.sni ? `sni: ${options.sni}, ` : '';
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: { name: api, namespace: egress }
+metadata: { name: ${name}, namespace: egress }
 spec:
   hosts: [${hosts.join(', ')}]
-${addresses}  location: MESH_EXTERNAL
+${exportTo}${addresses}  location: MESH_EXTERNAL
   resolution: ${options.resolution ?? 'DNS'}
   ports:
 ${ports.join('\n')}
 ${endpoints}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: { name: api-tls, namespace: egress }
+metadata: { name: ${name}-tls, namespace: egress }
 spec:
   host: ${hosts[0]}
-  trafficPolicy:
+${exportTo}  trafficPolicy:
     portLevelSettings:
       - port: { number: 80 }
         tls: { mode: SIMPLE, ${sni}caCertificates: ${options.caCertificates} }

@@ -19,6 +19,7 @@ import { CertificateManager, OUTPUT_FILES } from '../../../src/pki/certificate-m
 import { startEcho, type EchoServer } from '../gateway/_echo.ts';
 import { TestCa as InternetCa } from '../gateway/_pki.ts';
 import { JsonLines } from '../../helpers/json-lines.ts';
+import { apiEntry } from '../../helpers/gateway-allowlist.ts';
 import { tempDir } from './_harness.ts';
 import { startTestCa, TRUST_DOMAIN, type TestCa } from './_identity.ts';
 
@@ -55,32 +56,16 @@ export interface GatewayWorld {
  * the gateway, to every namespace at the agent.
  */
 function allowlist(echoPort: number, caFile: string, restrictedExportTo: string): string {
-  const entry = (name: string, host: string, exportTo: string): string => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: ${name}, namespace: egress }
-spec:
-  hosts: [${host}]
-  exportTo: [${exportTo}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports:
-    - { number: 443, name: https, protocol: HTTPS }
-    - { number: 80, name: http, protocol: HTTP, targetPort: 443 }
-  endpoints:
-    - address: 127.0.0.1
-      ports: { https: ${echoPort}, http: ${echoPort} }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: ${name}-tls, namespace: egress }
-spec:
-  host: ${host}
-  exportTo: [${exportTo}]
-  trafficPolicy:
-    portLevelSettings:
-      - port: { number: 80 }
-        tls: { mode: SIMPLE, sni: ${host}, caCertificates: ${caFile} }
-`;
+  const entry = (name: string, host: string, exportTo: string): string =>
+    apiEntry({
+      name,
+      hosts: [host],
+      exportTo,
+      resolution: 'STATIC',
+      endpoints: [{ address: '127.0.0.1', ports: { https: echoPort, http: echoPort } }],
+      sni: host,
+      caCertificates: caFile,
+    });
   return `${entry('api', 'api.example.test', '"*"')}---\n${entry('restricted', 'restricted.example.test', restrictedExportTo)}`;
 }
 
