@@ -18,7 +18,7 @@
  * latency added over direct; CPU seconds per 1,000 requests and peak RSS of
  * the agent, the gateway and both HAProxies.
  *
- *   node --import tsx bench/chain.bench.ts [--seconds 10] [--rps 1000] [--conns 16] [--warmup 3] [--rounds 5]
+ *   node --import tsx bench/chain.bench.ts [--seconds 10] [--rps 1000] [--conns 16] [--warmup 3] [--rounds 5] [--client node|h2load]
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,7 +71,7 @@ async function run(td: TeardownStack): Promise<number> {
 
   const paths: Array<LoadPath<ChainPathName>> = [
     {
-      name: 'direct', ns: lab.gw, host: CHAIN.host, port: CHAIN.serverPort, extra: ['--https', '--ca', pki.internetCa],
+      name: 'direct', ns: lab.gw, host: CHAIN.host, port: CHAIN.serverPort, https: true, extra: ['--https', '--ca', pki.internetCa],
       curl: ['--cacert', pki.internetCa, `https://${CHAIN.host}/1k`], pids: [],
     },
     {

@@ -12,9 +12,11 @@ import { percentile, type RoundResult } from './latency-report.ts';
  * machine. One h2load per keep-alive connection (`-c 1 --rps rate/conns`),
  * started one arrival interval apart, so that requests arrive evenly as
  * with the Node client rather than all connections at once; each writes
- * its requests' latencies (`--log-file`), merged here. Plain HTTP only.
+ * its requests' latencies (`--log-file`), merged here.
  * A connection's first two requests (its connect through the proxy) are
  * left out, as the Node client warms its pool before it measures.
+ * With `https`, h2load speaks HTTP/1.1 over TLS (ALPN http/1.1, SNI from
+ * the host; it does not verify the certificate).
  */
 export async function h2loadAvailable(): Promise<boolean> {
   try {
@@ -28,14 +30,14 @@ export async function h2loadAvailable(): Promise<boolean> {
 const SKIPPED_PER_CONNECTION = 2;
 
 export async function h2loadRate(
-  target: { ns: string; uid?: number; host: string; port: number },
+  target: { ns: string; uid?: number; host: string; port: number; https?: boolean },
   load: { rps: number; conns: number; seconds: number },
   cpus: string | undefined,
 ): Promise<RoundResult> {
   const dir = await mkdtemp(join(tmpdir(), 'egressd-bench-h2load-'));
   await chmod(dir, 0o777);
   try {
-    const url = `http://${target.host}:${target.port}/1k`;
+    const url = `${target.https === true ? 'https' : 'http'}://${target.host}:${target.port}/1k`;
     const runs: Array<Promise<unknown>> = [];
     for (let i = 0; i < load.conns; i++) {
       const args = ['--h1', '-c', '1', '--rps', String(load.rps / load.conns), '-D', String(load.seconds), '--log-file', join(dir, `${i}.log`), url];

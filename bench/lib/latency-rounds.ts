@@ -18,7 +18,7 @@ export interface LoadFlags {
   conns: number;
   warmup: number;
   rounds: number;
-  /** What generates the load: the Node client (load-client.ts) or h2load (h2load-rate.ts, plain HTTP paths only). */
+  /** What generates the load: the Node client (load-client.ts) or h2load (h2load-rate.ts). */
   client: 'node' | 'h2load';
 }
 
@@ -55,9 +55,10 @@ export interface LoadPath<N extends string = string> {
   name: N;
   ns: string;
   uid?: number;
-  /** What load-client.ts dials, and its options. */
+  /** What the load client dials, whether with TLS, and load-client.ts's options. */
   host: string;
   port: number;
+  https?: boolean;
   extra: string[];
   /** The same request by curl, to fail loudly before measuring a path that does not work. */
   curl: string[];
