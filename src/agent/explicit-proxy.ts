@@ -5,7 +5,7 @@ import { formatHostPort, parseHostPort } from '../core/net.ts';
 import type { ConnectionRecord } from './connection-record.ts';
 import { decide, type NamedHost, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
-import { auditPath, hostOf } from './http-request-head.ts';
+import { auditPath, hostOf } from '../core/http1-request-head.ts';
 import { connected, decideSniffed, forward, openRecord, planRoute, refusalStatus, refuseSniffed, routeTo, whenClosed, type Pipeline } from './pipeline.ts';
 import { refuseHttp } from './refuse.ts';
 import { sniff } from './sniff.ts';

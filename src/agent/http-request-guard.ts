@@ -1,5 +1,6 @@
+import { BodyReader } from '../core/http1-body.ts';
+import { MAX_HTTP_HEAD, parseHttpRequestHead } from '../core/http1-request-head.ts';
 import { normalizeHost } from '../core/net.ts';
-import { MAX_HTTP_HEAD, parseHttpRequestHead, type RequestBody } from './http-request-head.ts';
 
 /**
  * Reads every request of a plain HTTP/1 connection as it goes upstream, so
@@ -15,11 +16,10 @@ import { MAX_HTTP_HEAD, parseHttpRequestHead, type RequestBody } from './http-re
 export class HttpRequestGuard {
   readonly #host: string | null;
   #requests = 0;
-  #state: 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-data-end' | 'trailers' | 'opaque' = 'head';
-  /** Bytes of the current head or line not yet complete. */
+  #state: 'head' | 'body' | 'opaque' = 'head';
+  /** Bytes of the current head not yet complete. */
   #pending: Buffer = Buffer.alloc(0);
-  /** Body bytes still to skip in the `length` and `chunk-data` states. */
-  #remaining = 0;
+  #body: BodyReader | undefined;
 
   /** `host`: what the first request named (its Host, else its absolute-form target's host), null when it named none. */
   constructor(host: string | null) {
@@ -30,39 +30,30 @@ export class HttpRequestGuard {
     let data = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
     this.#pending = Buffer.alloc(0);
     while (data.length > 0) {
-      switch (this.#state) {
-        case 'opaque':
-          return undefined;
-        case 'head': {
-          const head = parseHttpRequestHead(data);
-          if (head.status === 'incomplete') return this.#keep(data, MAX_HTTP_HEAD);
-          if (head.status !== 'complete') return `request ${this.#requests + 1} is not a valid HTTP/1 request head${head.status === 'malformed' ? ` (${head.reason})` : ''}`;
-          this.#requests++;
-          const problem = this.#names(head.host, head.targetHost);
-          if (problem !== undefined) return `request ${this.#requests} ${problem}`;
-          this.#startBody(head.body);
-          data = data.subarray(head.length);
-          break;
-        }
-        case 'length':
-        case 'chunk-data': {
-          const skipped = Math.min(this.#remaining, data.length);
-          this.#remaining -= skipped;
-          data = data.subarray(skipped);
-          if (this.#remaining === 0) this.#state = this.#state === 'length' ? 'head' : 'chunk-data-end';
-          break;
-        }
-        case 'chunk-size':
-        case 'chunk-data-end':
-        case 'trailers': {
-          const end = data.indexOf('\r\n');
-          if (end < 0) return this.#keep(data, 4096);
-          const line = data.subarray(0, end).toString('latin1');
-          data = data.subarray(end + 2);
-          const problem = this.#line(line);
-          if (problem !== undefined) return `request ${this.#requests}: ${problem}`;
-          break;
-        }
+      if (this.#state === 'opaque') return undefined;
+      if (this.#state === 'body') {
+        const step = this.#body!.read(data);
+        if ('error' in step) return `request ${this.#requests}: ${step.error}`;
+        data = data.subarray(step.used);
+        if (step.done) this.#state = 'head';
+        continue;
+      }
+      const head = parseHttpRequestHead(data);
+      if (head.status === 'incomplete') {
+        if (data.length >= MAX_HTTP_HEAD) return `request ${this.#requests + 1}: a head longer than ${MAX_HTTP_HEAD} bytes`;
+        this.#pending = Buffer.from(data);
+        return undefined;
+      }
+      if (head.status !== 'complete') return `request ${this.#requests + 1} is not a valid HTTP/1 request head${head.status === 'malformed' ? ` (${head.reason})` : ''}`;
+      this.#requests++;
+      const problem = this.#names(head.host, head.targetHost);
+      if (problem !== undefined) return `request ${this.#requests} ${problem}`;
+      data = data.subarray(head.length);
+      if (head.upgrade) {
+        this.#state = 'opaque';
+      } else {
+        this.#body = new BodyReader(head.body);
+        this.#state = this.#body.done ? 'head' : 'body';
       }
     }
     return undefined;
@@ -79,39 +70,5 @@ export class HttpRequestGuard {
     const other = names.find((n) => normalizeHost(n) !== this.#host);
     if (other === undefined) return undefined;
     return `names host "${other}", not ${this.#host === null ? 'none like the first request' : `"${this.#host}" that the connection was allowed for`}`;
-  }
-
-  #startBody(body: RequestBody): void {
-    if (body.kind === 'opaque') this.#state = 'opaque';
-    else if (body.kind === 'chunked') this.#state = 'chunk-size';
-    else if (body.kind === 'length') {
-      this.#state = 'length';
-      this.#remaining = body.bytes;
-    }
-  }
-
-  /** One CRLF-terminated line of chunked framing (RFC 9112 7.1). */
-  #line(line: string): string | undefined {
-    if (this.#state === 'chunk-data-end') {
-      if (line !== '') return 'chunk data not followed by CRLF';
-      this.#state = 'chunk-size';
-      return undefined;
-    }
-    if (this.#state === 'trailers') {
-      if (line === '') this.#state = 'head';
-      return undefined;
-    }
-    const size = /^([0-9A-Fa-f]{1,12})(?:[ \t]*;.*)?$/.exec(line);
-    if (!size) return `invalid chunk size line "${line.slice(0, 40)}"`;
-    this.#remaining = parseInt(size[1]!, 16);
-    this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data';
-    return undefined;
-  }
-
-  /** Keeps an incomplete head or line for the next chunk, up to `limit` bytes. */
-  #keep(data: Buffer, limit: number): string | undefined {
-    if (data.length >= limit) return `request ${this.#requests + 1}: a head or framing line longer than ${limit} bytes`;
-    this.#pending = Buffer.from(data);
-    return undefined;
   }
 }

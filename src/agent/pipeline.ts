@@ -7,7 +7,7 @@ import type { ConnectionTracker } from './connection-tracker.ts';
 import type { DnsNames } from './dns-names.ts';
 import { decide, type DecideFacts, type Identity, type NamedHost, type PolicyView, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
-import { auditPath } from './http-request-head.ts';
+import { auditPath } from '../core/http1-request-head.ts';
 import { HttpRequestGuard } from './http-request-guard.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { refuseHttp, refuseTcp, refuseTls, TLS_ALERT } from './refuse.ts';

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { parseClientHello } from '../core/client-hello.ts';
-import { parseHttpRequestHead } from './http-request-head.ts';
+import { parseHttpRequestHead } from '../core/http1-request-head.ts';
 
 /**
  * The sniff stage: reads the first bytes a client sends, without losing

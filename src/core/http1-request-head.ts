@@ -1,7 +1,11 @@
+import type { BodyFraming } from './http1-body.ts';
+
 /**
- * A pure reader of an HTTP/1.x request head, for sniffing plaintext traffic:
- * the method, the target and the Host header, from whatever bytes arrived so
- * far. Like the ClientHello reader it never throws and never consumes.
+ * A pure reader of an HTTP/1.x request head, from whatever bytes arrived so
+ * far: the method, the target, the Host header, every header line and how
+ * the body is framed. The agent sniffs and guards plaintext traffic with it,
+ * the gateway relays requests by it. Like the ClientHello reader it never
+ * throws and never consumes.
  */
 
 export type HttpHeadResult =
@@ -11,6 +15,7 @@ export type HttpHeadResult =
   | {
       status: 'complete';
       method: string;
+      version: '1.0' | '1.1';
       /** The request target as sent (origin-form `/p?q`, or absolute-form `http://h/p`). */
       target: string;
       /** Host named by the Host header, without port; null when absent or empty. */
@@ -19,23 +24,24 @@ export type HttpHeadResult =
       targetHost: string | null;
       /** Length of the head, up to and including the blank line. */
       length: number;
+      /** Every header line as sent: name (its case kept) and value without surrounding blanks. */
+      headers: Array<[string, string]>;
       /** How the request's body is framed (RFC 9112 6.3), for finding where the next request starts. */
-      body: RequestBody;
+      body: BodyFraming;
+      /**
+       * An Upgrade header (WebSocket, h2c) or the CONNECT method: if the server
+       * agrees, what follows the request is another protocol, not HTTP/1.
+       */
+      upgrade: boolean;
     };
-
-/**
- * `opaque`: after this request the connection stops being HTTP/1 requests
- * (CONNECT, or an Upgrade such as WebSocket), so nothing after it can be read as one.
- */
-export type RequestBody = { kind: 'none' } | { kind: 'length'; bytes: number } | { kind: 'chunked' } | { kind: 'opaque' };
 
 /** Methods whose request line we recognise; anything else is not HTTP/1 to us and is decided by IP. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 const PREFIXES = METHODS.map((m) => Buffer.from(`${m} `));
 /** Heads past this size are refused by common servers too (Node's default limit is 16 KiB). */
 export const MAX_HTTP_HEAD = 16 * 1024;
-const REQUEST_LINE = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/;
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+const REQUEST_LINE = /^([A-Z]+) (\S+) HTTP\/1\.([01])$/;
+export const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
 const HOST_VALUE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:@/\s[\]]+))(?::(\d{1,5}))?$/;
 const ABSOLUTE_TARGET = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/;
 
@@ -49,7 +55,8 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   const lines = data.subarray(0, end).toString('latin1').split('\r\n');
   const requestLine = REQUEST_LINE.exec(lines[0]!);
   if (!requestLine) return malformed('invalid request line');
-  const [, method, target] = requestLine as unknown as [string, string, string];
+  const [, method, target, minor] = requestLine as unknown as [string, string, string, string];
+  const headers: Array<[string, string]> = [];
   let host: string | null | undefined;
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
@@ -58,6 +65,7 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
     const header = HEADER_LINE.exec(line);
     // Folded or invalid header lines are how requests get smuggled past inspection.
     if (!header) return malformed('invalid header line');
+    headers.push([header[1]!, header[2]!]);
     const name = header[1]!.toLowerCase();
     if (name === 'content-length') {
       if (contentLength !== undefined && contentLength !== header[2]) return malformed('Content-Length headers that disagree');
@@ -72,7 +80,7 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
     host = header[2] === '' ? null : hostOf(header[2]!);
     if (host === undefined) return malformed('invalid Host header');
   }
-  const body = requestBody(contentLength, transferEncoding, upgrade);
+  const body = requestBody(contentLength, transferEncoding);
   if (typeof body === 'string') return malformed(body);
   let targetHost: string | null = null;
   const absolute = ABSOLUTE_TARGET.exec(target);
@@ -81,7 +89,8 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
     if (authority === undefined) return malformed('invalid host in the request target');
     targetHost = authority;
   }
-  return { status: 'complete', method, target, host: host ?? null, targetHost, length: end + 4, body };
+  const version = minor === '0' ? '1.0' : '1.1';
+  return { status: 'complete', method, version, target, host: host ?? null, targetHost, length: end + 4, headers, body, upgrade };
 }
 
 /**
@@ -89,14 +98,13 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
  * and Transfer-Encoding, or a coding other than a final `chunked`, is how a
  * second request gets hidden from whoever reads the first (request smuggling).
  */
-function requestBody(contentLength: string | undefined, transferEncoding: string | undefined, upgrade: boolean): RequestBody | string {
+function requestBody(contentLength: string | undefined, transferEncoding: string | undefined): BodyFraming | string {
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
     if (transferEncoding.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding "${transferEncoding}" (only chunked is read)`;
-    return upgrade ? { kind: 'opaque' } : { kind: 'chunked' };
+    return { kind: 'chunked' };
   }
   if (contentLength !== undefined && !/^\d{1,15}$/.test(contentLength)) return `invalid Content-Length "${contentLength}"`;
-  if (upgrade) return { kind: 'opaque' };
   const bytes = contentLength === undefined ? 0 : Number(contentLength);
   return bytes === 0 ? { kind: 'none' } : { kind: 'length', bytes };
 }

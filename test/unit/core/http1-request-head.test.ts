@@ -1,26 +1,48 @@
 import test from 'ava';
-import { auditPath, hostOf, MAX_HTTP_HEAD, parseHttpRequestHead, type RequestBody } from '../../../src/agent/http-request-head.ts';
+import type { BodyFraming } from '../../../src/core/http1-body.ts';
+import { auditPath, hostOf, MAX_HTTP_HEAD, parseHttpRequestHead } from '../../../src/core/http1-request-head.ts';
 
-const REQUESTS: Record<string, { text: string; expect: { method: string; target: string; host: string | null; targetHost: string | null; body: RequestBody } }> = {
+type Expected = { method: string; version: '1.0' | '1.1'; target: string; host: string | null; targetHost: string | null; headers: Array<[string, string]>; body: BodyFraming; upgrade: boolean };
+
+const REQUESTS: Record<string, { text: string; expect: Expected }> = {
   'curl GET': {
     text: 'GET /v1/items?x=1 HTTP/1.1\r\nHost: api.example.test\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n',
-    expect: { method: 'GET', target: '/v1/items?x=1', host: 'api.example.test', targetHost: null, body: { kind: 'none' } },
+    expect: {
+      method: 'GET', version: '1.1', target: '/v1/items?x=1', host: 'api.example.test', targetHost: null,
+      headers: [['Host', 'api.example.test'], ['User-Agent', 'curl/7.88.1'], ['Accept', '*/*']], body: { kind: 'none' }, upgrade: false,
+    },
   },
   'POST with a port in Host and a body after the head': {
     text: 'POST /submit HTTP/1.1\r\nhost: API.example.test:8080\r\nContent-Length: 5\r\n\r\nhello',
-    expect: { method: 'POST', target: '/submit', host: 'API.example.test', targetHost: null, body: { kind: 'length', bytes: 5 } },
+    expect: {
+      method: 'POST', version: '1.1', target: '/submit', host: 'API.example.test', targetHost: null,
+      headers: [['host', 'API.example.test:8080'], ['Content-Length', '5']], body: { kind: 'length', bytes: 5 }, upgrade: false,
+    },
   },
   'absolute-form target': {
     text: 'GET http://api.example.test:80/p HTTP/1.1\r\nHost: api.example.test\r\n\r\n',
-    expect: { method: 'GET', target: 'http://api.example.test:80/p', host: 'api.example.test', targetHost: 'api.example.test', body: { kind: 'none' } },
+    expect: {
+      method: 'GET', version: '1.1', target: 'http://api.example.test:80/p', host: 'api.example.test', targetHost: 'api.example.test',
+      headers: [['Host', 'api.example.test']], body: { kind: 'none' }, upgrade: false,
+    },
   },
   'HTTP/1.0 without Host': {
     text: 'GET / HTTP/1.0\r\n\r\n',
-    expect: { method: 'GET', target: '/', host: null, targetHost: null, body: { kind: 'none' } },
+    expect: { method: 'GET', version: '1.0', target: '/', host: null, targetHost: null, headers: [], body: { kind: 'none' }, upgrade: false },
   },
   'IPv6 literal in Host': {
     text: 'OPTIONS * HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n',
-    expect: { method: 'OPTIONS', target: '*', host: '2001:db8::1', targetHost: null, body: { kind: 'none' } },
+    expect: {
+      method: 'OPTIONS', version: '1.1', target: '*', host: '2001:db8::1', targetHost: null,
+      headers: [['Host', '[2001:db8::1]:8080']], body: { kind: 'none' }, upgrade: false,
+    },
+  },
+  'a WebSocket upgrade with a chunked body': {
+    text: 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nConnection: Upgrade\r\nUpgrade:  websocket \r\nTransfer-Encoding: chunked\r\n\r\n',
+    expect: {
+      method: 'GET', version: '1.1', target: '/ws', host: 'api.example.test', targetHost: null,
+      headers: [['Host', 'api.example.test'], ['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Transfer-Encoding', 'chunked']], body: { kind: 'chunked' }, upgrade: true,
+    },
   },
 };
 

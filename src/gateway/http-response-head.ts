@@ -1,0 +1,77 @@
+import type { BodyFraming } from '../core/http1-body.ts';
+import { HEADER_LINE } from '../core/http1-request-head.ts';
+
+/**
+ * A pure reader of an HTTP/1.x response head, for the gateway's relay: the
+ * status for the audit record and how the body is framed, so that the
+ * relay knows where each response ends on a keep-alive connection while it
+ * passes the bytes on as they came. Never throws, never consumes.
+ */
+
+export type ResponseHeadResult =
+  | { status: 'incomplete' }
+  | { status: 'malformed'; reason: string }
+  | {
+      status: 'complete';
+      code: number;
+      /** Length of the head, up to and including the blank line. */
+      length: number;
+      body: BodyFraming;
+      /** The server closes the connection after this response. */
+      close: boolean;
+    };
+
+/** Node's own limit for a response head. */
+export const MAX_RESPONSE_HEAD = 16 * 1024;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
+
+/** `method`: the request's, since a response to HEAD has no body whatever its headers say. */
+export function parseHttpResponseHead(data: Buffer, method: string): ResponseHeadResult {
+  const end = data.indexOf('\r\n\r\n');
+  if (end < 0) return data.length >= MAX_RESPONSE_HEAD ? malformed(`response head longer than ${MAX_RESPONSE_HEAD} bytes`) : { status: 'incomplete' };
+  if (end + 4 > MAX_RESPONSE_HEAD) return malformed(`response head longer than ${MAX_RESPONSE_HEAD} bytes`);
+  const lines = data.subarray(0, end).toString('latin1').split('\r\n');
+  const statusLine = STATUS_LINE.exec(lines[0]!);
+  if (!statusLine) return malformed(`invalid status line "${lines[0]!.slice(0, 40)}"`);
+  const code = Number(statusLine[2]);
+  let close = statusLine[1] === '0';
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
+  for (const line of lines.slice(1)) {
+    const header = HEADER_LINE.exec(line);
+    if (!header) return malformed('invalid header line');
+    const name = header[1]!.toLowerCase();
+    const value = header[2]!;
+    if (name === 'content-length') {
+      if (contentLength !== undefined && contentLength !== value) return malformed('Content-Length headers that disagree');
+      contentLength = value;
+    } else if (name === 'transfer-encoding') {
+      transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+    } else if (name === 'connection') {
+      const tokens = value.toLowerCase().split(',').map((t) => t.trim());
+      if (tokens.includes('close')) close = true;
+      else if (tokens.includes('keep-alive')) close = false;
+    }
+  }
+  const body = responseBody(code, method, contentLength, transferEncoding);
+  if (typeof body === 'string') return malformed(body);
+  return { status: 'complete', code, length: end + 4, body, close: close || body.kind === 'until-close' };
+}
+
+/** RFC 9112 6.3; a response with both framings is refused rather than guessed at, as a request would be. */
+function responseBody(code: number, method: string, contentLength: string | undefined, transferEncoding: string | undefined): BodyFraming | string {
+  if (method === 'HEAD' || (code >= 100 && code < 200) || code === 204 || code === 304) return { kind: 'none' };
+  if (transferEncoding !== undefined) {
+    if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
+    const codings = transferEncoding.toLowerCase().split(',').map((c) => c.trim());
+    return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'until-close' };
+  }
+  if (contentLength === undefined) return { kind: 'until-close' };
+  if (!/^\d{1,15}$/.test(contentLength)) return `invalid Content-Length "${contentLength}"`;
+  const bytes = Number(contentLength);
+  return bytes === 0 ? { kind: 'none' } : { kind: 'length', bytes };
+}
+
+function malformed(reason: string): { status: 'malformed'; reason: string } {
+  return { status: 'malformed', reason };
+}
