@@ -1,9 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { AUDIT_FIELDS, createAuditSink, readAuditFile, REFUSAL_REASONS, type AuditEntry } from '../../../src/core/audit.ts';
+import { AUDIT_FIELDS, AUDIT_FLUSH_MS, createAuditSink, readAuditFile, REFUSAL_REASONS, type AuditEntry } from '../../../src/core/audit.ts';
 
 const doc = readFileSync(new URL('../../../docs/audit-log.md', import.meta.url), 'utf8');
 
@@ -133,4 +134,38 @@ test('the example in docs/audit-log.md is a record with every field', (t) => {
   const example = /```json\n(\{.*\})\n```/.exec(doc);
   t.truthy(example, 'a one-line JSON example');
   t.deepEqual(Object.keys(JSON.parse(example![1]!) as object).sort(), Object.values(AUDIT_FIELDS).sort());
+});
+
+test('records are written in batches: one waits no longer than the flush interval, without a close', async (t) => {
+  const file = join(tempDir(t), 'audit.log');
+  const sink = createAuditSink({ component: 'gateway', stdout: false, file });
+  t.teardown(() => sink.close());
+  sink.write(ENTRY);
+  sink.write({ ...ENTRY, reason: 'no_matching_rule' });
+  const deadline = Date.now() + 10_000;
+  let records = await readAuditFile(file);
+  while (records.length < 2 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, AUDIT_FLUSH_MS));
+    records = await readAuditFile(file);
+  }
+  t.deepEqual(
+    records.map((r) => r.reason),
+    [ENTRY.reason, 'no_matching_rule'],
+  );
+});
+
+test('a process that exits without closing its sink still writes the records it had pending', async (t) => {
+  const file = join(tempDir(t), 'audit.log');
+  const script = `
+    import { createAuditSink } from ${JSON.stringify(new URL('../../../src/core/audit.ts', import.meta.url).pathname)};
+    const sink = createAuditSink({ component: 'agent', stdout: false, file: ${JSON.stringify(file)} });
+    for (let i = 0; i < 3; i++) sink.write({ ...${JSON.stringify(ENTRY)}, port: i });
+    process.exit(3);
+  `;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  t.is(child.status, 3, child.stderr);
+  t.deepEqual(
+    (await readAuditFile(file)).map((r) => r.port),
+    [0, 1, 2],
+  );
 });
