@@ -16,7 +16,7 @@
  * build step; the benchmarks build before they start the agent, the container image runs
  * `node dist/egressd.mjs`.
  */
-import { build, type BuildOptions } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,30 @@ const NATIVE = ['koffi'];
 
 /** Bundled CommonJS libraries call require() for Node's modules; ES modules have no require of their own. */
 const REQUIRE_SHIM = "import { createRequire as __egressdCreateRequire } from 'node:module'; const require = __egressdCreateRequire(import.meta.url);";
+
+/**
+ * prom-client's index also loads its Pushgateway (node:https, node:zlib), Summary (tdigest) and
+ * cluster aggregator, code egressd never runs: the agent's peak RSS is 0.6 MiB lower when the
+ * bundles take the parts egressd uses from their own files. A source importing any other name
+ * from 'prom-client' fails the build ("No matching export"); bin/ (tsx) still loads the index.
+ */
+const PROM_CLIENT_PARTS: Plugin = {
+  name: 'prom-client-parts',
+  setup(b) {
+    b.onResolve({ filter: /^prom-client$/ }, () => ({ path: 'prom-client', namespace: 'prom-client-parts' }));
+    b.onLoad({ filter: /.*/, namespace: 'prom-client-parts' }, () => ({
+      resolveDir: PACKAGE_ROOT,
+      contents: [
+        "import Registry from 'prom-client/lib/registry.js';",
+        "import Counter from 'prom-client/lib/counter.js';",
+        "import Gauge from 'prom-client/lib/gauge.js';",
+        "import Histogram from 'prom-client/lib/histogram.js';",
+        "import collectDefaultMetrics from 'prom-client/lib/defaultMetrics.js';",
+        'export { Registry, Counter, Gauge, Histogram, collectDefaultMetrics };',
+      ].join('\n'),
+    }));
+  },
+};
 
 export function buildOptions(outdir: string): BuildOptions {
   return {
@@ -56,6 +80,7 @@ export function buildOptions(outdir: string): BuildOptions {
     legalComments: 'linked',
     metafile: true,
     logLevel: 'warning',
+    plugins: [PROM_CLIENT_PARTS],
   };
 }
 

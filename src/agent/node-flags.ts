@@ -10,9 +10,20 @@
  * - `--no-sparkplug`: no baseline-compiled code (hot functions still go to TurboFan): -1 MiB.
  * - `--v8-pool-size=1`: one V8 helper thread (concurrent GC and compilation) instead of one per
  *   core: -1 MiB of stacks and allocator arenas; a sidecar has a core at most.
+ * - `--initial-old-space-size=8` and `--heap-growing-percent=20`: V8 starts with an old-generation
+ *   limit far above the agent's ~9 MiB live heap and grows it by up to 4x after each full GC, so
+ *   under load the old space filled with promoted request garbage (+2.5 MiB) before any full GC;
+ *   with a limit of 8 MiB, then 1.2x the live heap, full GCs of the small heap come sooner:
+ *   -1.6 to -2 MiB, CPU per request unchanged.
  *
  * Left out on purpose: `--no-opt` and `--lite-mode` save 4-9 MiB more but double the agent's
  * CPU per request on the gateway route; `--max-old-space-size` lowers no peak, it only turns
- * growth into a crash.
+ * growth into a crash. Node 20's V8 is built without Maglev: `--maglev` changes nothing.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--no-sparkplug', '--v8-pool-size=1'];
+export const AGENT_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=1',
+  '--no-sparkplug',
+  '--v8-pool-size=1',
+  '--initial-old-space-size=8',
+  '--heap-growing-percent=20',
+];
