@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { productionAgentArgs } from '../../scripts/build.ts';
+import { productionAgentArgs, productionGatewayArgs } from '../../scripts/build.ts';
 import { loadTokenSigningKey, mintServiceAccountToken } from '../../src/control-plane/service-account-token.ts';
 import { execInNetns, mustExecInNetns, pollUntil, spawnNodeInNetns, waitForListen, type NetnsProcess, type TeardownHost } from '../../src/lab/index.ts';
 import { CHAIN, type ChainLab } from './chain-lab.ts';
@@ -69,8 +69,9 @@ export async function startEgressdChain(t: TeardownHost, lab: ChainLab, pki: Cha
     '--state-dir', state,
     '--log-level', 'warn',
   ]);
+  // The gateway as production runs it too: the bundle, not the sources through tsx (which add their own heap and GC).
   const gateway = spawnNodeInNetns(t, lab.gw, [
-    'bin/egressd.js', 'gateway',
+    ...(await productionGatewayArgs()),
     '--listen', `${CHAIN.gwIp}:${CHAIN.gatewayPort}`,
     '--admin-listen', `127.0.0.1:${CHAIN.gatewayAdminPort}`,
     '--cert', pki.gateway.cert,
