@@ -20,7 +20,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { productionAgentArgs } from '../scripts/build.ts';
+import { productionAgentArgs, productionEnv } from '../scripts/build.ts';
 import { canRunNetns, createPodInternet, mustExecInNetns, spawnInNetns, spawnNodeInNetns, TSX_ARGS, waitForListen, withTeardown, type TeardownStack } from '../src/lab/index.ts';
 import { formatAgentPathReport, type AgentPathName, type BulkFigures } from './lib/agent-path-report.ts';
 import { cpuPlacement, describePlacement, pinProcess } from './lib/cpu-pinning.ts';
@@ -93,7 +93,7 @@ async function run(td: TeardownStack): Promise<number> {
   await writeFile(join(dir, 'upstream.yaml'), allowlist(topo.internetIp), { mode: 0o644 });
   await writeFile(join(dir, 'haproxy.cfg'), haproxyConfig(topo.internetIp), { mode: 0o644 });
   await mustExecInNetns(topo.pod, process.execPath, ['bin/egressd.js', 'init']);
-  const agent = spawnNodeInNetns(td, topo.pod, [...(await productionAgentArgs()), '--config-dir', dir, '--log-level', 'warn'], { uid: AGENT_UID });
+  const agent = spawnNodeInNetns(td, topo.pod, [...(await productionAgentArgs()), '--config-dir', dir, '--log-level', 'warn'], { uid: AGENT_UID, env: productionEnv() });
   const haproxy = spawnInNetns(td, topo.pod, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { uid: AGENT_UID });
   await waitForListen(topo.pod, 15001, { timeoutMs: 60_000 });
   await waitForListen(topo.pod, HAPROXY_PORT);

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { productionAgentArgs, productionGatewayArgs } from '../../scripts/build.ts';
+import { productionAgentArgs, productionEnv, productionGatewayArgs } from '../../scripts/build.ts';
 import { loadTokenSigningKey, mintServiceAccountToken } from '../../src/control-plane/service-account-token.ts';
 import { execInNetns, mustExecInNetns, pollUntil, spawnNodeInNetns, waitForListen, type NetnsProcess, type TeardownHost } from '../../src/lab/index.ts';
 import { CHAIN, type ChainLab } from './chain-lab.ts';
@@ -80,7 +80,7 @@ export async function startEgressdChain(t: TeardownHost, lab: ChainLab, pki: Cha
     '--config-dir', config,
     '--replica', 'bench-gw',
     '--log-level', 'warn',
-  ]);
+  ], { env: productionEnv() });
   const bound = { timeoutMs: 60_000 };
   await waitForListen(lab.gw, CHAIN.caPort, bound);
   await waitForListen(lab.gw, CHAIN.gatewayPort, bound);
@@ -102,7 +102,7 @@ export async function startEgressdChain(t: TeardownHost, lab: ChainLab, pki: Cha
       '--gateway-identity', GATEWAY_ID,
       '--log-level', 'warn',
     ],
-    { uid: agentUid },
+    { uid: agentUid, env: productionEnv() },
   );
   // Ready means listeners up and a workload certificate held.
   await pollUntil(

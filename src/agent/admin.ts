@@ -19,6 +19,8 @@ export interface AdminState {
 
 export function createAdminServer(state: AdminState): http.Server {
   return http.createServer((req, res) => {
+    // No Date header: formatting it loads ICU's time-zone data into the sidecar for good (src/core/iso-time.ts).
+    res.sendDate = false;
     const path = (req.url ?? '/').split('?', 1)[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');

@@ -25,6 +25,7 @@ import { createResolver } from './resolve.ts';
 import { gatewayRoute } from './gateway-route.ts';
 import { directRoute, type Route } from './route.ts';
 import { SPLICE_BUFFER_BYTES } from './splice.ts';
+import { isoTime } from '../core/iso-time.ts';
 
 /** What the agent runs with, as opposed to what it is told (AgentConfig). Everything has a production default. */
 export interface AgentRuntime {
@@ -227,7 +228,7 @@ export async function startAgent(config: Readonly<AgentConfig>, runtime: AgentRu
 /** Why a manager that holds no valid certificate is not ready: never obtained one, or let it expire. */
 function identityWhy(identity: CertificateManager): string {
   const s = identity.status();
-  const why = s.notAfter === undefined ? 'no workload certificate yet' : `workload certificate expired at ${s.notAfter.toISOString()}`;
+  const why = s.notAfter === undefined ? 'no workload certificate yet' : `workload certificate expired at ${isoTime(s.notAfter.getTime())}`;
   return s.lastError === undefined ? why : `${why} (${s.lastError})`;
 }
 

@@ -1,3 +1,4 @@
+import { isoTime } from '../core/iso-time.ts';
 import { randomUUID } from 'node:crypto';
 import type { AuditEntry, AuditHttp, AuditProtocol, AuditRecord, AuditRoute, AuditSink } from '../core/audit.ts';
 import { formatHostPort } from '../core/net.ts';
@@ -32,7 +33,7 @@ export class ConnectionRecord {
   ) {
     metrics.active.inc({ listener });
     this.fields = {
-      time: new Date(this.started).toISOString(),
+      time: isoTime(this.started),
       decision: 'deny',
       reason: 'bad_request',
       rule: null,

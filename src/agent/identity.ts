@@ -1,3 +1,4 @@
+import { isoTime } from '../core/iso-time.ts';
 import { parseHostPort } from '../core/net.ts';
 import type { Logger } from '../core/logger.ts';
 import { CertificateManager, type CertificateStatus } from '../pki/certificate-manager.ts';
@@ -89,7 +90,7 @@ export interface CertsDump {
 export function certsDump(manager: CertificateManager | undefined, caAddress: string | undefined): CertsDump {
   if (manager === undefined) return { enabled: false };
   const s: CertificateStatus = manager.status();
-  const iso = (d: Date | undefined): string | null => (d === undefined ? null : d.toISOString());
+  const iso = (d: Date | undefined): string | null => (d === undefined ? null : isoTime(d.getTime()));
   return {
     enabled: true,
     identity: s.spiffeId,

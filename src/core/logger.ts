@@ -1,4 +1,5 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { isoTime } from './iso-time.ts';
 
 export type { Logger };
 
@@ -11,7 +12,7 @@ export const LOG_FIELDS = {
 /** JSON logs on stderr by default, so that stdout stays free for audit records and command output. */
 export function createLogger(component: string, options: { level?: string; destination?: DestinationStream } = {}): Logger {
   return pino(
-    { level: options.level ?? 'info', base: { [LOG_FIELDS.component]: component }, timestamp: pino.stdTimeFunctions.isoTime },
+    { level: options.level ?? 'info', base: { [LOG_FIELDS.component]: component }, timestamp: () => `,"time":"${isoTime(Date.now())}"` },
     options.destination ?? pino.destination(2),
   );
 }

@@ -1,3 +1,4 @@
+import { isoTime } from '../core/iso-time.ts';
 import type { AuditEntry, RefusalReason } from '../core/audit.ts';
 import type { Decision } from '../policy/index.ts';
 import { formatHostPort } from '../core/net.ts';
@@ -27,7 +28,7 @@ export interface DnsAuditFacts {
 export function dnsAuditEntry(facts: DnsAuditFacts): AuditEntry {
   const d = facts.decision;
   return {
-    time: new Date(facts.startedAt).toISOString(),
+    time: isoTime(facts.startedAt),
     decision: facts.allow ? 'allow' : 'deny',
     reason: d?.reason ?? facts.refusal?.reason ?? 'config_not_loaded',
     rule: d?.rule ?? null,

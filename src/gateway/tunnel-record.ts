@@ -1,3 +1,4 @@
+import { isoTime } from '../core/iso-time.ts';
 import type { AuditHttp, AuditProtocol, AuditRecord, AuditSink, RefusalReason } from '../core/audit.ts';
 import { formatHostPort } from '../core/net.ts';
 import type { Decision, DecisionReason } from '../policy/decision.ts';
@@ -30,7 +31,7 @@ export class TunnelRecord {
   constructor(context: RecordContext, identity: CallerIdentity, src: string | null, request?: TunnelRequest) {
     this.#context = context;
     this.#fields = {
-      time: new Date(this.#started).toISOString(),
+      time: isoTime(this.#started),
       decision: 'deny',
       reason: 'bad_request',
       rule: null,

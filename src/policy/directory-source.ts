@@ -9,6 +9,7 @@ import { loadConfig } from './load-config.ts';
 import { compilePolicy, type Policy } from './policy.ts';
 import { formatProblem } from './problem.ts';
 import type { LoadOptions } from './resources.ts';
+import { isoTime } from '../core/iso-time.ts';
 
 /**
  * The allowlist from files and directories (a mounted ConfigMap), loaded
@@ -135,7 +136,7 @@ export function directorySource(options: DirectorySourceOptions): ConfigSource {
       return {
         source: `directory ${paths.join(', ')}`,
         current,
-        lastAttemptAt: lastAttemptAt?.toISOString() ?? null,
+        lastAttemptAt: lastAttemptAt === undefined ? null : isoTime(lastAttemptAt.getTime()),
         lastError,
         reloads,
         failures,
