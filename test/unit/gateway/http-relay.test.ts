@@ -55,6 +55,19 @@ async function rawServer(t: ExecutionContext, answer: (n: number, head: string) 
   return raw;
 }
 
+/** A destination that answers the first bytes it gets with `reply` and closes: a body framed by the connection's end, or cut short. */
+async function closingServer(t: ExecutionContext, reply: string): Promise<RawServer> {
+  const raw: RawServer = { port: 0, connections: 0, heads: [] };
+  const server = net.createServer((socket) => {
+    raw.connections++;
+    socket.once('data', () => socket.end(reply));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  raw.port = (server.address() as net.AddressInfo).port;
+  return raw;
+}
+
 async function world(t: ExecutionContext, raw: RawServer): Promise<World> {
   return startWorld(t, {
     allowlist: (w) =>
@@ -136,12 +149,7 @@ test('chunked answers, a 100 Continue before the answer and a 204 pass as the se
 });
 
 test('an answer without length ends with the connection, and so does the tunnel', async (t) => {
-  const raw = await rawServer(t, () => null);
-  const server = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the server closes')));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => server.close());
-  raw.port = (server.address() as net.AddressInfo).port;
-  const w = await world(t, raw);
+  const w = await world(t, await closingServer(t, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the server closes'));
   const out = await exchange(await tunnel(t, w, 'until-close'), get('/stream'), false);
   t.is(out, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the server closes');
   t.like(await w.audit.find((r) => r.connection_id === 'until-close'), { http: { status: 200 }, error: null });
@@ -160,18 +168,14 @@ test('a connection is kept between tunnels, unless the server said it closes it'
 });
 
 test('the server closing before its answer gets the application a 502; closing inside it cuts the tunnel; both are recorded', async (t) => {
-  const raw = await rawServer(t, (n) => (n === 1 ? null : 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart of it'));
+  const raw = await rawServer(t, () => null);
   const w = await world(t, raw);
   const before = await exchange(await tunnel(t, w, 'before'), get('/1'));
   t.regex(before, /^HTTP\/1\.1 502 Bad Gateway\r\n[^]*connection: close\r\n/);
   t.like(await w.audit.find((r) => r.connection_id === 'before'), { http: { status: 502 } });
   t.regex((await w.audit.find((r) => r.connection_id === 'before')).error ?? '', /closed/);
 
-  const closing = net.createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart of it')));
-  await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => closing.close());
-  raw.port = (closing.address() as net.AddressInfo).port;
-  const w2 = await world(t, raw);
+  const w2 = await world(t, await closingServer(t, 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart of it'));
   const inside = await exchange(await tunnel(t, w2, 'inside'), get('/2'), false);
   t.is(inside, 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart of it', 'what came passes, then the tunnel is cut');
   const record = await w2.audit.find((r) => r.connection_id === 'inside');
