@@ -31,6 +31,7 @@ const APP_UID = 1000;
 const AGENT_UID = 1337;
 const PORT = 8080;
 const HAPROXY_PORT = 18080;
+const NODE_FORWARDER_PORT = 18081;
 
 const { values } = parseArgs({ options: { ...LOAD_FLAG_OPTIONS, 'bulk-mib': { type: 'string', default: '256' } } });
 const { flags: FLAGS, bad } = readLoadFlags(values);
@@ -95,11 +96,13 @@ async function run(td: TeardownStack): Promise<number> {
   await mustExecInNetns(topo.pod, process.execPath, ['bin/egressd.js', 'init']);
   const agent = spawnNodeInNetns(td, topo.pod, [...(await productionAgentArgs()), '--config-dir', dir, '--log-level', 'warn'], { uid: AGENT_UID, env: productionEnv() });
   const haproxy = spawnInNetns(td, topo.pod, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { uid: AGENT_UID });
+  const forwarder = spawnNodeInNetns(td, topo.pod, [...TSX_ARGS, 'bench/lib/node-forwarder.ts', String(NODE_FORWARDER_PORT), topo.internetIp, String(PORT)], { uid: AGENT_UID });
   await waitForListen(topo.pod, 15001, { timeoutMs: 60_000 });
   await waitForListen(topo.pod, HAPROXY_PORT);
+  await forwarder.waitForLine((line) => line.includes('listening'), { timeoutMs: 60_000 });
   const cpus = cpuPlacement();
   await pinProcess(upstream.pid, cpus?.load);
-  for (const proxy of [agent, haproxy]) await pinProcess(proxy.pid, cpus?.proxy);
+  for (const proxy of [agent, haproxy, forwarder]) await pinProcess(proxy.pid, cpus?.proxy);
   process.stderr.write(`${describePlacement(cpus)}\n`);
 
   const upstreamUrl = `http://${topo.internetIp}:${PORT}/1k`;
@@ -109,6 +112,10 @@ async function run(td: TeardownStack): Promise<number> {
     {
       name: 'haproxy', ns: topo.pod, uid: APP_UID, host: '127.0.0.1', port: HAPROXY_PORT, extra: [],
       curl: [`http://127.0.0.1:${HAPROXY_PORT}/1k`], pids: [{ name: 'haproxy', pid: haproxy.pid }],
+    },
+    {
+      name: 'node', ns: topo.pod, uid: APP_UID, host: '127.0.0.1', port: NODE_FORWARDER_PORT, extra: [],
+      curl: [`http://127.0.0.1:${NODE_FORWARDER_PORT}/1k`], pids: [{ name: 'node forwarder', pid: forwarder.pid }],
     },
   ];
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
