@@ -11,16 +11,24 @@ type RequestHead = Extract<HttpHeadResult, { status: 'complete' }>;
 /** Hop-by-hop headers (RFC 9110 7.6.1) and the ones the gateway sets itself. Transfer-Encoding stays: the body passes as framed. */
 const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'x-forwarded-client-cert', 'x-request-id']);
 
-/** The request head for the destination: origin-form target, hop-by-hop headers out, x-request-id and x-forwarded-client-cert in. */
-export function upstreamHead(head: RequestHead, path: string, requestId: string, xfcc: string | undefined): Buffer {
-  const named = new Set<string>();
-  for (const [name, value] of head.headers) {
-    if (name.toLowerCase() === 'connection') for (const token of value.split(',')) named.add(token.trim().toLowerCase());
+/** The tokens of every Connection header, lower-cased: `close`, `keep-alive`, and the names of more hop-by-hop headers. */
+export function connectionTokens(headers: ReadonlyArray<[string, string]>): Set<string> {
+  const tokens = new Set<string>();
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() === 'connection') for (const token of value.split(',')) tokens.add(token.trim().toLowerCase());
   }
+  return tokens;
+}
+
+/**
+ * The request head for the destination: origin-form target, hop-by-hop headers (and those
+ * `connection`, the head's connectionTokens(), names) out, x-request-id and x-forwarded-client-cert in.
+ */
+export function upstreamHead(head: RequestHead, connection: ReadonlySet<string>, path: string, requestId: string, xfcc: string | undefined): Buffer {
   let out = `${head.method} ${path} HTTP/${head.version}\r\n`;
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
-    if (DROPPED.has(lower) || named.has(lower)) continue;
+    if (DROPPED.has(lower) || connection.has(lower)) continue;
     out += `${name}: ${value}\r\n`;
   }
   out += `x-request-id: ${requestId}\r\n`;

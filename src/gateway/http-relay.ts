@@ -6,7 +6,7 @@ import { MAX_HTTP_HEAD, parseHttpRequestHead } from '../core/http1-request-head.
 import { errorMessage } from '../core/errors.ts';
 import { normalizeHost } from '../core/net.ts';
 import { parseHttpResponseHead } from './http-response-head.ts';
-import { localResponse, upstreamHead, type LocalAnswer } from './http-relay-messages.ts';
+import { connectionTokens, localResponse, upstreamHead, type LocalAnswer } from './http-relay-messages.ts';
 import type { HttpTunnel } from './tunnel.ts';
 import type { TunnelRecord } from './tunnel-record.ts';
 import { DialError } from './upstream-dial.ts';
@@ -149,8 +149,8 @@ export class HttpRelay {
     const path = originForm(head.target);
     const record = this.#ctx.record();
     record.http({ method: head.method, path }, requestId);
-    const connection = (headerValue(head.headers, 'connection') ?? '').toLowerCase();
-    const exchange: Exchange = { record, method: head.method, status: null, last: head.version === '1.0' || /(?:^|,)\s*close\s*(?:,|$)/.test(connection) };
+    const connection = connectionTokens(head.headers);
+    const exchange: Exchange = { record, method: head.method, status: null, last: head.version === '1.0' || connection.has('close') };
     this.#queue.push(exchange);
     if (!decision.allow) {
       exchange.local = { status: 404 };
@@ -162,12 +162,13 @@ export class HttpRelay {
       const { socket } = this.#upstream!;
       if (socket.remoteAddress !== undefined && socket.remotePort !== undefined) record.destination(socket.remoteAddress, socket.remotePort);
       this.#sending = exchange;
-      this.#sendUp(exchange, upstreamHead(head, path, requestId, this.#ctx.xfcc));
+      this.#sendUp(exchange, upstreamHead(head, connection, path, requestId, this.#ctx.xfcc));
     }
     this.#requestBody = new BodyReader(head.body);
     this.#request = 'body';
+    // Either way the gateway's own answer, if this exchange has one, goes out now when it is next in line.
     if (this.#requestBody.done) this.#requestDone();
-    this.#pump();
+    else this.#pump();
     return head.length;
   }
 
@@ -353,9 +354,7 @@ export class HttpRelay {
   /** The destination's connection ended: between exchanges nothing is lost; otherwise what waits on it fails. */
   #upstreamGone(upstream: Upstream, error: string | undefined): void {
     if (this.#upstream !== upstream) return;
-    this.#upstream = undefined;
-    upstream.detach();
-    upstream.socket.destroy();
+    this.#dropUpstream();
     // A response framed by the connection's end is complete now.
     if (this.#response === 'body' && this.#responseBody?.untilClose === true && error === undefined) this.#responseDone();
     const waiting = this.#queue.filter((e) => e.local === undefined);
@@ -364,12 +363,18 @@ export class HttpRelay {
   }
 
   #upstreamFailed(detail: string): void {
+    if (!this.#dropUpstream()) return;
+    this.#failWaiting(this.#queue.filter((e) => e.local === undefined), detail);
+  }
+
+  /** Closes the destination's connection, if there is one; returns whether there was. */
+  #dropUpstream(): boolean {
     const upstream = this.#upstream;
-    if (!upstream) return;
+    if (!upstream) return false;
     this.#upstream = undefined;
     upstream.detach();
     upstream.socket.destroy();
-    this.#failWaiting(this.#queue.filter((e) => e.local === undefined), detail);
+    return true;
   }
 
   /** Exchanges the destination will never answer: a 502 when nothing of the answer was sent yet, else the tunnel is cut. */
