@@ -156,6 +156,11 @@ export interface AuditSinkOptions {
   onError?: (err: Error) => void;
 }
 
+/** The longest a record waits in memory before it is written. */
+export const AUDIT_FLUSH_MS = 50;
+/** Pending bytes that are written at once, without waiting. */
+const AUDIT_BATCH_BYTES = 16 * 1024;
+
 /**
  * JSON lines: `component`, then the entry; no level, pid or hostname; `time`
  * is the connection's start, set by the caller. Serialized here with
@@ -170,11 +175,6 @@ export interface AuditSinkOptions {
  * which shutdown awaits, and the process's exit write what is pending; a
  * SIGKILL loses at most the last AUDIT_FLUSH_MS of records.
  */
-/** The longest a record waits in memory before it is written. */
-export const AUDIT_FLUSH_MS = 50;
-/** Pending bytes that are written at once, without waiting. */
-const AUDIT_BATCH_BYTES = 16 * 1024;
-
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
   const booms: ReturnType<typeof pino.destination>[] = [];
   if (options.stdout ?? true) booms.push(pino.destination({ dest: 1, sync: false }));
