@@ -26,9 +26,6 @@ export const PACKAGE_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** Where `npm run build` writes; the benchmarks run the agent from here. */
 export const DIST_DIR = fileURLToPath(new URL('../dist/', import.meta.url));
 
-/** Native addons stay in node_modules: a .node file cannot be bundled. */
-const NATIVE = ['koffi'];
-
 /** Bundled CommonJS libraries call require() for Node's modules; ES modules have no require of their own. */
 const REQUIRE_SHIM = "import { createRequire as __egressdCreateRequire } from 'node:module'; const require = __egressdCreateRequire(import.meta.url);";
 
@@ -69,7 +66,6 @@ export function buildOptions(outdir: string): BuildOptions {
     outExtension: { '.js': '.mjs' },
     entryNames: '[name]',
     chunkNames: 'chunks/[name]-[hash]',
-    external: NATIVE,
     banner: { js: REQUIRE_SHIM },
     // Smaller sources parse with less memory: the agent's startup peak is 1 MiB lower. Function and
     // class names are kept for stack traces and error names; the linked source maps (not loaded

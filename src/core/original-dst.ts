@@ -1,12 +1,14 @@
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import koffi from 'koffi';
+import { getSystemErrorName } from 'node:util';
 import { EgressdError } from './errors.ts';
 
 /**
  * The destination a connection was addressed to before an iptables REDIRECT
  * rewrote it to the agent's port, read from conntrack with
- * getsockopt(SO_ORIGINAL_DST). Node has no API for it, so libc is called
- * through koffi on the socket's file descriptor.
+ * getsockopt(SO_ORIGINAL_DST). Node has no API for it: egressd's own addon
+ * (original-dst.c beside this file, built by `npm ci`) calls it on the
+ * socket's file descriptor.
  */
 export interface OriginalDst {
   address: string;
@@ -14,30 +16,43 @@ export interface OriginalDst {
   family: 'IPv4' | 'IPv6';
 }
 
-// Linux values: SOL_IP, SOL_IPV6, and SO_ORIGINAL_DST == IP6T_SO_ORIGINAL_DST == 80.
+// Linux values: SOL_IP, SOL_IPV6.
 const SOL_IP = 0;
 const SOL_IPV6 = 41;
-const SO_ORIGINAL_DST = 80;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCKADDR_IN_SIZE = 16;
 const SOCKADDR_IN6_SIZE = 28;
 
-type Getsockopt = (fd: number, level: number, optname: number, optval: Buffer, optlen: [number]) => number;
+/** The addon's one function: the sockaddr's length written into `buffer`, or -errno. */
+type OriginalDstCall = (fd: number, level: number, buffer: Buffer) => number;
+
+/**
+ * Where the addon is: package.json's `imports` maps this name to build/Release/, so that the
+ * sources (src/core/), the bundle (dist/chunks/) and private builds (dist/run-<pid>/chunks/) all
+ * find it through the package root.
+ */
+const ADDON = '#original-dst-addon';
 
 const HINTS: Record<string, string> = {
   ENOENT: ': the connection was not redirected by iptables',
   ENOPROTOOPT: ': connection tracking is not active in this network namespace',
 };
 
-let getsockoptFn: Getsockopt | undefined;
+let addonCall: OriginalDstCall | undefined;
 
-function getsockopt(): Getsockopt {
-  if (!getsockoptFn) {
-    const libc = koffi.load('libc.so.6');
-    getsockoptFn = libc.func('int getsockopt(int fd, int level, int optname, _Out_ void *optval, _Inout_ uint32_t *optlen)') as Getsockopt;
+/** Loads the addon on first use: explicit-proxy mode and egressctl never need it. */
+function originalDstCall(): OriginalDstCall {
+  if (!addonCall) {
+    try {
+      addonCall = (createRequire(import.meta.url)(ADDON) as { originalDst: OriginalDstCall }).originalDst;
+    } catch (err) {
+      throw new EgressdError('EGRESSD_ERR_ORIGINAL_DST', `egressd's native addon (${ADDON}) does not load: ${(err as Error).message}; \`npm ci\` or \`npm rebuild\` builds it (needs python3, make and a C compiler)`, {
+        cause: err,
+      });
+    }
   }
-  return getsockoptFn;
+  return addonCall;
 }
 
 /** Decodes a `struct sockaddr_in` or `struct sockaddr_in6` as the kernel fills it. */
@@ -96,15 +111,13 @@ export function getOriginalDst(socket: Socket): OriginalDst {
   const local = socket.localAddress ?? '';
   const v6 = local.includes(':') && !local.toLowerCase().startsWith('::ffff:');
   const buf = Buffer.alloc(SOCKADDR_IN6_SIZE);
-  const len: [number] = [v6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE];
-  const rc = getsockopt()(fd, v6 ? SOL_IPV6 : SOL_IP, SO_ORIGINAL_DST, buf, len);
-  if (rc !== 0) {
-    const errno = koffi.errno();
-    const name = Object.entries(koffi.os.errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
+  const length = originalDstCall()(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? buf : buf.subarray(0, SOCKADDR_IN_SIZE));
+  if (length < 0) {
+    const name = getSystemErrorName(length);
     const hint = HINTS[name] ?? '';
     throw new EgressdError('EGRESSD_ERR_ORIGINAL_DST', `getsockopt(SO_ORIGINAL_DST) failed with ${name}${hint}`, {
       context: { errno: name, local: socket.localAddress, remote: socket.remoteAddress },
     });
   }
-  return parseSockaddr(buf, len[0]);
+  return parseSockaddr(buf, length);
 }
