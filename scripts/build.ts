@@ -46,8 +46,7 @@ const PROM_CLIENT_PARTS: Plugin = {
         "import Counter from 'prom-client/lib/counter.js';",
         "import Gauge from 'prom-client/lib/gauge.js';",
         "import Histogram from 'prom-client/lib/histogram.js';",
-        "import collectDefaultMetrics from 'prom-client/lib/defaultMetrics.js';",
-        'export { Registry, Counter, Gauge, Histogram, collectDefaultMetrics };',
+        'export { Registry, Counter, Gauge, Histogram };',
       ].join('\n'),
     }));
   },

@@ -21,6 +21,11 @@ test('/stats/prometheus has the agent metrics, labelled by listener, decision an
   t.regex(body, /^egressd_agent_config_reload_failures_total 0$/m);
   t.regex(body, /^# TYPE egressd_agent_malformed_client_hellos_total counter$/m);
   t.regex(body, /^process_cpu_seconds_total /m);
+  t.regex(body, /^nodejs_heap_size_used_bytes /m);
+  t.regex(body, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
+  // Measured when scraped; the timer-driven percentiles (a 10 ms wake-up) are left out.
+  t.regex(body, /^nodejs_eventloop_lag_seconds \d/m);
+  t.notRegex(body, /nodejs_eventloop_lag_p99_seconds/);
 });
 
 test('/config_dump shows the loaded files, their summary, the last reload and the options', async (t) => {
