@@ -13,13 +13,17 @@ import { normalizeHost } from '../core/net.ts';
  * connection is another protocol and is no longer read.
  * feed() returns why the stream must be cut, or undefined to let the bytes through.
  */
+const NOTHING = Buffer.alloc(0);
+
 export class HttpRequestGuard {
   readonly #host: string | null;
   #requests = 0;
   #state: 'head' | 'body' | 'opaque' = 'head';
   /** Bytes of the current head not yet complete. */
-  #pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = NOTHING;
   #body: BodyReader | undefined;
+  /** The last name a request gave that was the connection's host, as sent: a keep-alive client sends the same one each time, normalized once. */
+  #matched: string | undefined;
 
   /** `host`: what the first request named (its Host, else its absolute-form target's host), null when it named none. */
   constructor(host: string | null) {
@@ -28,13 +32,13 @@ export class HttpRequestGuard {
 
   feed(chunk: Buffer): string | undefined {
     let data = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    this.#pending = Buffer.alloc(0);
+    this.#pending = NOTHING;
     while (data.length > 0) {
       if (this.#state === 'opaque') return undefined;
       if (this.#state === 'body') {
         const step = this.#body!.read(data);
         if ('error' in step) return `request ${this.#requests}: ${step.error}`;
-        data = data.subarray(step.used);
+        data = step.used === data.length ? NOTHING : data.subarray(step.used);
         if (step.done) this.#state = 'head';
         continue;
       }
@@ -48,7 +52,7 @@ export class HttpRequestGuard {
       this.#requests++;
       const problem = this.#names(head.host, head.targetHost);
       if (problem !== undefined) return `request ${this.#requests} ${problem}`;
-      data = data.subarray(head.length);
+      data = head.length === data.length ? NOTHING : data.subarray(head.length);
       if (head.upgrade) {
         this.#state = 'opaque';
       } else {
@@ -65,10 +69,17 @@ export class HttpRequestGuard {
    * none either (HTTP/1.0), since a server answers it with its default host.
    */
   #names(host: string | null, targetHost: string | null): string | undefined {
-    const names = [host, targetHost].filter((n): n is string => n !== null);
-    if (names.length === 0) return this.#host === null ? undefined : `names no host, where the connection was allowed for "${this.#host}"`;
-    const other = names.find((n) => normalizeHost(n) !== this.#host);
+    if (host === null && targetHost === null) return this.#host === null ? undefined : `names no host, where the connection was allowed for "${this.#host}"`;
+    const other = this.#other(host) ?? this.#other(targetHost);
     if (other === undefined) return undefined;
     return `names host "${other}", not ${this.#host === null ? 'none like the first request' : `"${this.#host}" that the connection was allowed for`}`;
+  }
+
+  /** `name` when it is given and is not the connection's host. */
+  #other(name: string | null): string | undefined {
+    if (name === null || name === this.#matched) return undefined;
+    if (normalizeHost(name) !== this.#host) return name;
+    this.#matched = name;
+    return undefined;
   }
 }

@@ -80,6 +80,12 @@ const MALFORMED: Record<string, string> = {
   'a Host with a path': 'GET / HTTP/1.1\r\nHost: a.test/evil\r\n\r\n',
   'a Host with a port out of range': 'GET / HTTP/1.1\r\nHost: a.test:99999\r\n\r\n',
   'a target with an invalid authority': 'GET http://a b/ HTTP/1.1\r\nHost: a.test\r\n\r\n',
+  'an empty target': 'GET  HTTP/1.1\r\nHost: a.test\r\n\r\n',
+  'a tab inside the target': 'GET /a\tb HTTP/1.1\r\nHost: a.test\r\n\r\n',
+  'text after the version': 'GET / HTTP/1.1x\r\nHost: a.test\r\n\r\n',
+  'a bare LF inside a header line': 'GET / HTTP/1.1\r\nHost: a.test\nX-Hidden: 1\r\n\r\n',
+  'a bare CR inside a header line': 'GET / HTTP/1.1\r\nHost: a.test\rX-Hidden: 1\r\n\r\n',
+  'a header line that is only a colon': 'GET / HTTP/1.1\r\n: a.test\r\n\r\n',
 };
 for (const [name, text] of Object.entries(MALFORMED)) {
   test(`malformed: ${name}`, (t) => {
