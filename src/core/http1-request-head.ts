@@ -1,4 +1,5 @@
 import type { BodyFraming } from './http1-body.ts';
+import { HEAD_END, headerIs, lineEnd, readHeaderLines } from './http1-header-lines.ts';
 
 /**
  * A pure reader of an HTTP/1.x request head, from whatever bytes arrived so
@@ -41,24 +42,11 @@ const PREFIXES = METHODS.map((m) => Buffer.from(`${m} `));
 /** Heads past this size are refused by common servers too (Node's default limit is 16 KiB). */
 export const MAX_HTTP_HEAD = 16 * 1024;
 const TARGET = /^\S+$/;
-export const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
 const HOST_VALUE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:@/\s[\]]+))(?::(\d{1,5}))?$/;
 const PLAIN_HOST = /^[^:@/\s[\]]+$/;
 const ABSOLUTE_TARGET = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/;
 
-/** The end of a head; a Buffer, so that indexOf compares bytes and converts no string. */
-const HEAD_END = Buffer.from('\r\n\r\n');
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const SP = 0x20;
-const HTAB = 0x09;
-
-/**
- * Parses with as few objects as it can: every plaintext request through the agent and the
- * gateway comes here, and each kilobyte of garbage per request at 1,000 requests/s is a young
- * generation collection a second (one every ~0.3 s with 1 MiB semispaces), each a pause and
- * 256 fresh pages on the request path. One string for the head, one per name and value, no
- * line arrays and no regular expression match per header line.
- */
+/** With as few objects as it can (http1-header-lines.ts says why): the head's string, one per name and value. */
 export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   const method = methodOf(data);
   if (method === undefined) return { status: 'not_http' };
@@ -82,33 +70,23 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
   let upgrade = method === 'CONNECT';
-  for (let start = firstEnd + 2; start < text.length; ) {
-    const stop = lineEnd(text, start);
-    const colon = text.indexOf(':', start);
-    // Folded or invalid header lines, and a bare CR or LF inside one, are how requests get smuggled past inspection.
-    if (colon <= start || colon >= stop || hasBareLineBreak(text, start, stop)) return malformed('invalid header line');
-    const name = text.slice(start, colon);
-    if (!HEADER_NAME.test(name)) return malformed('invalid header line');
-    let from = colon + 1;
-    let to = stop;
-    while (from < to && isBlank(text.charCodeAt(from))) from++;
-    while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
-    const value = text.slice(from, to);
+  const problem = readHeaderLines(text, firstEnd + 2, (name, value) => {
     headers.push([name, value]);
-    start = stop + 2;
-    if (isName(name, 'content-length')) {
-      if (contentLength !== undefined && contentLength !== value) return malformed('Content-Length headers that disagree');
+    if (headerIs(name, 'content-length')) {
+      if (contentLength !== undefined && contentLength !== value) return 'Content-Length headers that disagree';
       contentLength = value;
-    } else if (isName(name, 'transfer-encoding')) {
+    } else if (headerIs(name, 'transfer-encoding')) {
       transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-    } else if (isName(name, 'upgrade')) {
+    } else if (headerIs(name, 'upgrade')) {
       upgrade = true;
-    } else if (isName(name, 'host')) {
-      if (host !== undefined) return malformed('more than one Host header');
+    } else if (headerIs(name, 'host')) {
+      if (host !== undefined) return 'more than one Host header';
       host = value === '' ? null : hostOf(value);
-      if (host === undefined) return malformed('invalid Host header');
+      if (host === undefined) return 'invalid Host header';
     }
-  }
+    return undefined;
+  });
+  if (problem !== undefined) return malformed(problem);
   const body = requestBody(contentLength, transferEncoding);
   if (typeof body === 'string') return malformed(body);
   let targetHost: string | null = null;
@@ -120,32 +98,6 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   }
   const version = minor === 0x30 ? '1.0' : '1.1';
   return { status: 'complete', method, version, target, host: host ?? null, targetHost, length: end + 4, headers, body, upgrade };
-}
-
-/** A header name compared without case to a lower-case one, without a lower-cased copy. */
-function isName(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
-/** Where the line starting at `start` ends: its CRLF, or the end of the head. */
-function lineEnd(text: string, start: number): number {
-  const at = text.indexOf('\r\n', start);
-  return at < 0 ? text.length : at;
-}
-
-function hasBareLineBreak(text: string, start: number, stop: number): boolean {
-  const cr = text.indexOf('\r', start);
-  const lf = text.indexOf('\n', start);
-  return (cr >= 0 && cr < stop) || (lf >= 0 && lf < stop);
-}
-
-function isBlank(code: number): boolean {
-  return code === SP || code === HTAB;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { BodyFraming } from '../core/http1-body.ts';
-import { HEADER_LINE } from '../core/http1-request-head.ts';
+import { HEAD_END, headerIs, lineEnd, readHeaderLines } from '../core/http1-header-lines.ts';
 
 /**
  * A pure reader of an HTTP/1.x response head, for the gateway's relay: the
@@ -27,32 +27,31 @@ const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
 
 /** `method`: the request's, since a response to HEAD has no body whatever its headers say. */
 export function parseHttpResponseHead(data: Buffer, method: string): ResponseHeadResult {
-  const end = data.indexOf('\r\n\r\n');
+  const end = data.indexOf(HEAD_END);
   if (end < 0) return data.length >= MAX_RESPONSE_HEAD ? malformed(`response head longer than ${MAX_RESPONSE_HEAD} bytes`) : { status: 'incomplete' };
   if (end + 4 > MAX_RESPONSE_HEAD) return malformed(`response head longer than ${MAX_RESPONSE_HEAD} bytes`);
-  const lines = data.subarray(0, end).toString('latin1').split('\r\n');
-  const statusLine = STATUS_LINE.exec(lines[0]!);
-  if (!statusLine) return malformed(`invalid status line "${lines[0]!.slice(0, 40)}"`);
+  const text = data.toString('latin1', 0, end);
+  const firstEnd = lineEnd(text, 0);
+  const statusLine = STATUS_LINE.exec(firstEnd === text.length ? text : text.slice(0, firstEnd));
+  if (!statusLine) return malformed(`invalid status line "${text.slice(0, Math.min(firstEnd, 40))}"`);
   const code = Number(statusLine[2]);
   let close = statusLine[1] === '0';
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
-  for (const line of lines.slice(1)) {
-    const header = HEADER_LINE.exec(line);
-    if (!header) return malformed('invalid header line');
-    const name = header[1]!.toLowerCase();
-    const value = header[2]!;
-    if (name === 'content-length') {
-      if (contentLength !== undefined && contentLength !== value) return malformed('Content-Length headers that disagree');
+  const problem = readHeaderLines(text, firstEnd + 2, (name, value) => {
+    if (headerIs(name, 'content-length')) {
+      if (contentLength !== undefined && contentLength !== value) return 'Content-Length headers that disagree';
       contentLength = value;
-    } else if (name === 'transfer-encoding') {
+    } else if (headerIs(name, 'transfer-encoding')) {
       transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-    } else if (name === 'connection') {
+    } else if (headerIs(name, 'connection')) {
       const tokens = value.toLowerCase().split(',').map((t) => t.trim());
       if (tokens.includes('close')) close = true;
       else if (tokens.includes('keep-alive')) close = false;
     }
-  }
+    return undefined;
+  });
+  if (problem !== undefined) return malformed(problem);
   const body = responseBody(code, method, contentLength, transferEncoding);
   if (typeof body === 'string') return malformed(body);
   return { status: 'complete', code, length: end + 4, body, close: close || body.kind === 'until-close' };
