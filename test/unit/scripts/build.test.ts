@@ -6,9 +6,10 @@
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { isBuiltin } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
+import net from 'node:net';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
+import { getSystemErrorName, promisify } from 'node:util';
 import type { Metafile } from 'esbuild';
 import { buildPrivateDist, PACKAGE_ROOT } from '../../../scripts/build.ts';
 import { AGENT_NODE_FLAGS } from '../../../src/agent/node-flags.ts';
@@ -47,6 +48,24 @@ test('the agent loads nothing from node_modules, and no TypeScript loader', asyn
   visit(start[0]);
   t.deepEqual([...external].filter((m) => !isBuiltin(m)), []);
   t.false(Object.keys(meta.inputs).some((input) => input.includes('node_modules/tsx/')));
+});
+
+test("the bundle's chunks find the native addon through the package root, and it reads a real socket", async (t) => {
+  // Where the bundled agent's chunk asks from (dist/chunks/ in an image, dist/run-<pid>/chunks/ here).
+  const fromChunk = createRequire(join(dirname(await built()), 'chunks', 'original-dst.mjs'));
+  const addon = fromChunk('#original-dst-addon') as { originalDst: (fd: number, level: number, buffer: Buffer) => number };
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  t.teardown(() => server.close());
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  const socket = await accepted;
+  t.teardown(() => socket.destroy());
+  const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+  // Not redirected: conntrack has no NAT for it (or is not loaded here).
+  t.regex(getSystemErrorName(addon.originalDst(fd, 0, Buffer.alloc(16))), /^(ENOENT|ENOPROTOOPT)$/);
+  t.throws(() => addon.originalDst(fd, 0, 'not a buffer' as unknown as Buffer), { instanceOf: TypeError });
 });
 
 test('egressctl from the bundle validates like the sources: the broken samples and their golden stderr', async (t) => {
