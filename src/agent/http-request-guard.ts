@@ -1,6 +1,6 @@
 import { BodyReader } from '../core/http1-body.ts';
 import { MAX_HTTP_HEAD, parseHttpRequestHead } from '../core/http1-request-head.ts';
-import { normalizeHost } from '../core/net.ts';
+import { RequestHostCheck } from '../core/http1-request-host.ts';
 
 /**
  * Reads every request of a plain HTTP/1 connection as it goes upstream, so
@@ -16,18 +16,16 @@ import { normalizeHost } from '../core/net.ts';
 const NOTHING = Buffer.alloc(0);
 
 export class HttpRequestGuard {
-  readonly #host: string | null;
+  readonly #hosts: RequestHostCheck;
   #requests = 0;
   #state: 'head' | 'body' | 'opaque' = 'head';
   /** Bytes of the current head not yet complete. */
   #pending: Buffer = NOTHING;
   #body: BodyReader | undefined;
-  /** The last name a request gave that was the connection's host, as sent: a keep-alive client sends the same one each time, normalized once. */
-  #matched: string | undefined;
 
   /** `host`: what the first request named (its Host, else its absolute-form target's host), null when it named none. */
   constructor(host: string | null) {
-    this.#host = host === null ? null : normalizeHost(host);
+    this.#hosts = new RequestHostCheck(host);
   }
 
   feed(chunk: Buffer): string | undefined {
@@ -69,17 +67,10 @@ export class HttpRequestGuard {
    * none either (HTTP/1.0), since a server answers it with its default host.
    */
   #names(host: string | null, targetHost: string | null): string | undefined {
-    if (host === null && targetHost === null) return this.#host === null ? undefined : `names no host, where the connection was allowed for "${this.#host}"`;
-    const other = this.#other(host) ?? this.#other(targetHost);
+    const allowed = this.#hosts.host;
+    if (host === null && targetHost === null) return allowed === null ? undefined : `names no host, where the connection was allowed for "${allowed}"`;
+    const other = this.#hosts.other(host, targetHost);
     if (other === undefined) return undefined;
-    return `names host "${other}", not ${this.#host === null ? 'none like the first request' : `"${this.#host}" that the connection was allowed for`}`;
-  }
-
-  /** `name` when it is given and is not the connection's host. */
-  #other(name: string | null): string | undefined {
-    if (name === null || name === this.#matched) return undefined;
-    if (normalizeHost(name) !== this.#host) return name;
-    this.#matched = name;
-    return undefined;
+    return `names host "${other}", not ${allowed === null ? 'none like the first request' : `"${allowed}" that the connection was allowed for`}`;
   }
 }

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { BodyReader } from '../core/http1-body.ts';
 import { MAX_HTTP_HEAD, parseHttpRequestHead } from '../core/http1-request-head.ts';
 import { errorMessage } from '../core/errors.ts';
-import { normalizeHost } from '../core/net.ts';
+import { RequestHostCheck } from '../core/http1-request-host.ts';
 import { parseHttpResponseHead } from './http-response-head.ts';
 import { connectionTokens, localResponse, upstreamHead, type LocalAnswer } from './http-relay-messages.ts';
 import type { HttpTunnel } from './tunnel.ts';
@@ -59,6 +59,7 @@ const EMPTY: Buffer = Buffer.alloc(0);
 export class HttpRelay {
   readonly #stream: ServerHttp2Stream;
   readonly #tunnel: HttpTunnel;
+  readonly #hosts: RequestHostCheck;
   readonly #ctx: RelayContext;
   #upstream: Upstream | undefined;
   #connecting = false;
@@ -85,6 +86,7 @@ export class HttpRelay {
   constructor(stream: ServerHttp2Stream, tunnel: HttpTunnel, ctx: RelayContext) {
     this.#stream = stream;
     this.#tunnel = tunnel;
+    this.#hosts = new RequestHostCheck(tunnel.request.host);
     this.#ctx = ctx;
     stream.on('data', (chunk: Buffer) => this.#onRequestData(chunk));
     stream.once('end', () => {
@@ -135,7 +137,7 @@ export class HttpRelay {
       return 0;
     }
     const { decision } = this.#tunnel.authorization;
-    const other = [head.host, head.targetHost].find((n) => n !== null && normalizeHost(n) !== this.#tunnel.request.host);
+    const other = this.#hosts.other(head.host, head.targetHost);
     const named = head.host !== null || head.targetHost !== null;
     const forward = decision.allow && other === undefined && named;
     if (forward && !this.#upstream) {
