@@ -100,14 +100,15 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   return { status: 'complete', method, version, target, host: host ?? null, targetHost, length: end + 4, headers, body, upgrade };
 }
 
+/** Framings without a length, shared: no object per request. */
+const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
+const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
+
 /**
  * The framing of the body, or why it cannot be trusted: both Content-Length
  * and Transfer-Encoding, or a coding other than a final `chunked`, is how a
  * second request gets hidden from whoever reads the first (request smuggling).
  */
-const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
-const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
-
 function requestBody(contentLength: string | undefined, transferEncoding: string | undefined): BodyFraming | string {
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
