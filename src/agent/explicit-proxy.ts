@@ -6,6 +6,7 @@ import type { ConnectionRecord } from './connection-record.ts';
 import { decide, type NamedHost, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
 import { auditPath, hostOf } from '../core/http1-request-head.ts';
+import { headerIs, headerTokens } from '../core/http1-header-lines.ts';
 import { connected, decideSniffed, forward, openRecord, planRoute, refusalStatus, refuseSniffed, routeTo, whenClosed, type Pipeline } from './pipeline.ts';
 import { refuseHttp } from './refuse.ts';
 import { sniff } from './sniff.ts';
@@ -224,7 +225,7 @@ function denial(pipeline: Pipeline, verdict: Verdict, port: number): string {
 function forwardable(raw: readonly string[]): string[] {
   const drop = new Set(HOP_BY_HOP);
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') for (const name of raw[i + 1]!.split(',')) drop.add(name.trim().toLowerCase());
+    if (headerIs(raw[i]!, 'connection')) for (const name of headerTokens(raw[i + 1]!)) drop.add(name);
   }
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (!drop.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);

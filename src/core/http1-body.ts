@@ -8,6 +8,11 @@
 
 export type BodyFraming = { kind: 'none' } | { kind: 'length'; bytes: number } | { kind: 'chunked' } | { kind: 'until-close' };
 
+/** The framings without a length, shared by the request and response parsers: no object per message. */
+export const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
+export const CHUNKED_BODY: BodyFraming = Object.freeze({ kind: 'chunked' });
+export const BODY_UNTIL_CLOSE: BodyFraming = Object.freeze({ kind: 'until-close' });
+
 /** `used`: how many of the bytes given belong to the body; the rest start the next message. */
 export type BodyStep = { used: number; done: boolean } | { error: string };
 

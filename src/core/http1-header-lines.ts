@@ -55,6 +55,11 @@ export function headerIs(name: string, lower: string): boolean {
   return true;
 }
 
+/** The members of a comma-separated header value (Connection, Transfer-Encoding), lower-cased, blanks trimmed. */
+export function headerTokens(value: string): string[] {
+  return value.toLowerCase().split(',').map((token) => token.trim());
+}
+
 function hasBareLineBreak(text: string, start: number, stop: number): boolean {
   const cr = text.indexOf('\r', start);
   const lf = text.indexOf('\n', start);

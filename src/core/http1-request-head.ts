@@ -1,4 +1,4 @@
-import type { BodyFraming } from './http1-body.ts';
+import { CHUNKED_BODY, NO_BODY, type BodyFraming } from './http1-body.ts';
 import { HEAD_END, headerIs, lineEnd, readHeaderLines } from './http1-header-lines.ts';
 
 /**
@@ -100,10 +100,6 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   return { status: 'complete', method, version, target, host: host ?? null, targetHost, length: end + 4, headers, body, upgrade };
 }
 
-/** Framings without a length, shared: no object per request. */
-const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
-const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
-
 /**
  * The framing of the body, or why it cannot be trusted: both Content-Length
  * and Transfer-Encoding, or a coding other than a final `chunked`, is how a
@@ -113,7 +109,7 @@ function requestBody(contentLength: string | undefined, transferEncoding: string
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
     if (transferEncoding.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding "${transferEncoding}" (only chunked is read)`;
-    return CHUNKED;
+    return CHUNKED_BODY;
   }
   if (contentLength !== undefined && !/^\d{1,15}$/.test(contentLength)) return `invalid Content-Length "${contentLength}"`;
   const bytes = contentLength === undefined ? 0 : Number(contentLength);

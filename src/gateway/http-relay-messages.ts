@@ -1,3 +1,4 @@
+import { headerIs, headerTokens } from '../core/http1-header-lines.ts';
 import type { HttpHeadResult } from '../core/http1-request-head.ts';
 
 /**
@@ -15,7 +16,7 @@ const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-
 export function connectionTokens(headers: ReadonlyArray<[string, string]>): Set<string> {
   const tokens = new Set<string>();
   for (const [name, value] of headers) {
-    if (name.toLowerCase() === 'connection') for (const token of value.split(',')) tokens.add(token.trim().toLowerCase());
+    if (headerIs(name, 'connection')) for (const token of headerTokens(value)) tokens.add(token);
   }
   return tokens;
 }

@@ -1,5 +1,5 @@
-import type { BodyFraming } from '../core/http1-body.ts';
-import { HEAD_END, headerIs, lineEnd, readHeaderLines } from '../core/http1-header-lines.ts';
+import { BODY_UNTIL_CLOSE, CHUNKED_BODY, NO_BODY, type BodyFraming } from '../core/http1-body.ts';
+import { HEAD_END, headerIs, headerTokens, lineEnd, readHeaderLines } from '../core/http1-header-lines.ts';
 
 /**
  * A pure reader of an HTTP/1.x response head, for the gateway's relay: the
@@ -45,7 +45,7 @@ export function parseHttpResponseHead(data: Buffer, method: string): ResponseHea
     } else if (headerIs(name, 'transfer-encoding')) {
       transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
     } else if (headerIs(name, 'connection')) {
-      const tokens = value.toLowerCase().split(',').map((t) => t.trim());
+      const tokens = headerTokens(value);
       if (tokens.includes('close')) close = true;
       else if (tokens.includes('keep-alive')) close = false;
     }
@@ -59,16 +59,16 @@ export function parseHttpResponseHead(data: Buffer, method: string): ResponseHea
 
 /** RFC 9112 6.3; a response with both framings is refused rather than guessed at, as a request would be. */
 function responseBody(code: number, method: string, contentLength: string | undefined, transferEncoding: string | undefined): BodyFraming | string {
-  if (method === 'HEAD' || (code >= 100 && code < 200) || code === 204 || code === 304) return { kind: 'none' };
+  if (method === 'HEAD' || (code >= 100 && code < 200) || code === 204 || code === 304) return NO_BODY;
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
-    const codings = transferEncoding.toLowerCase().split(',').map((c) => c.trim());
-    return codings[codings.length - 1] === 'chunked' ? { kind: 'chunked' } : { kind: 'until-close' };
+    const codings = headerTokens(transferEncoding);
+    return codings[codings.length - 1] === 'chunked' ? CHUNKED_BODY : BODY_UNTIL_CLOSE;
   }
-  if (contentLength === undefined) return { kind: 'until-close' };
+  if (contentLength === undefined) return BODY_UNTIL_CLOSE;
   if (!/^\d{1,15}$/.test(contentLength)) return `invalid Content-Length "${contentLength}"`;
   const bytes = Number(contentLength);
-  return bytes === 0 ? { kind: 'none' } : { kind: 'length', bytes };
+  return bytes === 0 ? NO_BODY : { kind: 'length', bytes };
 }
 
 function malformed(reason: string): { status: 'malformed'; reason: string } {

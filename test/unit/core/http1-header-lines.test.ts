@@ -1,5 +1,5 @@
 import test from 'ava';
-import { headerIs, readHeaderLines } from '../../../src/core/http1-header-lines.ts';
+import { headerIs, headerTokens, readHeaderLines } from '../../../src/core/http1-header-lines.ts';
 
 /** Every (name, value) a head's header lines give, or the problem. */
 function read(head: string): Array<[string, string]> | string {
@@ -53,4 +53,9 @@ test('headerIs compares without case, and only whole names', (t) => {
   t.false(headerIs('Hosts', 'host'));
   t.false(headerIs('Hos', 'host'));
   t.false(headerIs('Host ', 'host'));
+});
+
+test('headerTokens lists the members of a comma-separated value, lower-cased and trimmed', (t) => {
+  t.deepEqual(headerTokens(' Keep-Alive ,CLOSE,\tUpgrade'), ['keep-alive', 'close', 'upgrade']);
+  t.deepEqual(headerTokens('gzip, chunked'), ['gzip', 'chunked']);
 });
