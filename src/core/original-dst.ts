@@ -110,8 +110,8 @@ export function getOriginalDst(socket: Socket): OriginalDst {
   const fd = socketFd(socket);
   const local = socket.localAddress ?? '';
   const v6 = local.includes(':') && !local.toLowerCase().startsWith('::ffff:');
-  const buf = Buffer.alloc(SOCKADDR_IN6_SIZE);
-  const length = originalDstCall()(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? buf : buf.subarray(0, SOCKADDR_IN_SIZE));
+  const buf = Buffer.alloc(v6 ? SOCKADDR_IN6_SIZE : SOCKADDR_IN_SIZE);
+  const length = originalDstCall()(fd, v6 ? SOL_IPV6 : SOL_IP, buf);
   if (length < 0) {
     const name = getSystemErrorName(length);
     const hint = HINTS[name] ?? '';
