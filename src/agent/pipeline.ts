@@ -8,7 +8,7 @@ import type { DnsNames } from './dns-names.ts';
 import { decide, type DecideFacts, type Identity, type NamedHost, type PolicyView, type Verdict } from './decide.ts';
 import { denialMessage } from './denial-message.ts';
 import { auditPath } from '../core/http1-request-head.ts';
-import { HttpRequestGuard } from './http-request-guard.ts';
+import { guardFor, relay, relayable } from './native-relay.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { refuseHttp, refuseTcp, refuseTls, TLS_ALERT } from './refuse.ts';
 import type { Resolver } from './resolve.ts';
@@ -16,7 +16,7 @@ import type { Endpoint } from './connect-to.ts';
 import type { Destination } from './outbound.ts';
 import type { GatewayRefusal, Route, RouteResult, RouteTarget } from './route.ts';
 import type { Sniffed } from './sniff.ts';
-import { splice } from './splice.ts';
+import { splice, type SpliceResult } from './splice.ts';
 import type { UpstreamSocket } from './tunnel-socket.ts';
 import { planUpstream } from './upstream-plan.ts';
 import { verifyDestination } from './verify-destination.ts';
@@ -197,17 +197,20 @@ function deniedDetail(denied: GatewayRefusal, replica: string | undefined): stri
   return `the egress gateway${replica === undefined ? '' : ` ${replica}`} denied it (${denied.reason}) and answers the requests itself`;
 }
 
-/** Splices an already connected upstream, recording bytes, errors and the HTTP status if one is seen. */
+/**
+ * Splices an already connected upstream, recording bytes, errors and the HTTP status if one is seen.
+ * A direct upstream is relayed by the native thread, a gateway tunnel (an HTTP/2 stream) by the event loop.
+ */
 export async function connected(pipeline: Pipeline, record: ConnectionRecord, socket: Socket, upstream: UpstreamSocket, s: Sniffed): Promise<void> {
-  // Through the gateway, the gateway reads every request itself (and answers a stray Host with a 404).
-  const guard = s.kind === 'http' && pipeline.route.name === 'direct' && record.enforcing() ? new HttpRequestGuard(s.host ?? s.targetHost) : undefined;
-  const result = await splice(socket, upstream, {
-    replay: s.buffered,
-    clientEnded: s.ended,
-    idleTimeoutMs: pipeline.idleTimeoutMs,
-    ...(s.kind === 'http' ? { onFirstResponseBytes: (chunk: Buffer) => recordStatus(record, chunk) } : {}),
-    ...(guard ? { inspect: (chunk: Buffer) => guard.feed(chunk) } : {}),
-  });
+  const onFirstResponseBytes = s.kind === 'http' ? { onFirstResponseBytes: (chunk: Buffer) => recordStatus(record, chunk) } : {};
+  let result: SpliceResult;
+  if (pipeline.route.name === 'direct' && relayable(socket, upstream)) {
+    // Through the gateway, the gateway reads every request itself (and answers a stray Host with a 404); here the guard does.
+    const guard = s.kind === 'http' && record.enforcing() ? { guard: guardFor(s.host ?? s.targetHost) } : {};
+    result = await relay(socket, upstream, { replay: s.buffered, idleTimeoutMs: pipeline.idleTimeoutMs, ...onFirstResponseBytes, ...guard });
+  } else {
+    result = await splice(socket, upstream, { replay: s.buffered, clientEnded: s.ended, idleTimeoutMs: pipeline.idleTimeoutMs, ...onFirstResponseBytes });
+  }
   record.bytes(result.bytesSent, result.bytesReceived);
   if (result.refused !== undefined) record.refused('host_mismatch', `${result.refused}: the connection was reset`);
   if (result.error !== undefined) record.error(result.error);

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { UpstreamSocket } from './tunnel-socket.ts';
 
 /**
- * The last stage: replay what the sniffer buffered, then copy bytes both
+ * The last stage of the gateway route (the direct route's is native-relay.ts,
+ * off the event loop): replay what the sniffer buffered, then copy bytes both
  * ways with backpressure (pipe), carrying half-closes across (both sockets
  * allow half-open), resetting the other side when one side fails, and
  * giving up after `idleTimeoutMs` without traffic. Resolves when both sockets
@@ -25,26 +26,23 @@ export interface SpliceOptions {
   idleTimeoutMs: number;
   /** Sees the first bytes from the destination (to read an HTTP status line). */
   onFirstResponseBytes?: (chunk: Buffer) => void;
-  /** Reads every byte the client sends (the replay first) before it goes on; a reason cuts both sides instead. */
-  inspect?: (chunk: Buffer) => string | undefined;
 }
 
 export interface SpliceResult {
   bytesSent: number;
   bytesReceived: number;
   error?: string;
-  /** Why `inspect` cut the connection. */
+  /** Why the direct route's guard cut the connection (native-relay.ts). */
   refused?: string;
 }
 
 export function splice(client: Socket, upstream: UpstreamSocket, options: SpliceOptions): Promise<SpliceResult> {
   return new Promise((resolve) => {
     let error: string | undefined;
-    let refused: string | undefined;
     let open = 2;
     const closed = (): void => {
       if (--open > 0) return;
-      resolve({ bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, ...(error === undefined ? {} : { error }), ...(refused === undefined ? {} : { refused }) });
+      resolve({ bytesSent: upstream.bytesWritten, bytesReceived: upstream.bytesRead, ...(error === undefined ? {} : { error }) });
     };
     const failWith = (message: string): void => {
       error ??= message;
@@ -67,28 +65,9 @@ export function splice(client: Socket, upstream: UpstreamSocket, options: Splice
     }
     if (options.onFirstResponseBytes) upstream.once('data', options.onFirstResponseBytes);
     upstream.pipe(client);
-    const { inspect } = options;
-    const refuse = (chunk: Buffer): boolean => {
-      const why = inspect?.(chunk);
-      if (why === undefined) return false;
-      refused = why;
-      failWith(why);
-      return true;
-    };
-    if (options.replay.length > 0 && !refuse(options.replay)) upstream.write(options.replay);
-    if (refused !== undefined) return;
+    if (options.replay.length > 0) upstream.write(options.replay);
     if (options.clientEnded) upstream.end();
-    else if (!inspect) client.pipe(upstream);
-    else {
-      // pipe() with a look at each chunk first: a chunk that is refused is never written.
-      client.on('data', (chunk: Buffer) => {
-        if (!refuse(chunk) && !upstream.write(chunk)) client.pause();
-      });
-      upstream.on('drain', () => client.resume());
-      client.once('end', () => upstream.end());
-      // The sniffer left the socket paused; a 'data' listener alone does not restart a paused stream.
-      client.resume();
-    }
+    else client.pipe(upstream);
   });
 }
 

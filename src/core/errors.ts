@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   EGRESSD_ERR_ENV: 'an environment variable holds a value that cannot be used',
   EGRESSD_ERR_IPTABLES: 'iptables-restore is missing or refused the rules',
   EGRESSD_ERR_ORIGINAL_DST: 'the original destination of a redirected connection could not be read',
+  EGRESSD_ERR_RELAY: "the agent's relay thread (its native addon) could not take a connection",
   EGRESSD_ERR_UPSTREAM: 'the upstream (original destination or gateway) could not be reached',
   EGRESSD_ERR_LISTEN: 'a listener could not bind its address',
   EGRESSD_ERR_ADMIN_UNREACHABLE: 'an agent admin endpoint could not be queried',

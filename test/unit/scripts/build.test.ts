@@ -50,7 +50,7 @@ test('the agent loads nothing from node_modules, and no TypeScript loader', asyn
   t.false(Object.keys(meta.inputs).some((input) => input.includes('node_modules/tsx/')));
 });
 
-test("the bundle's chunks find the native addon through the package root, and it reads a real socket", async (t) => {
+test("the bundle's chunks find the native addons through the package root, and they work", async (t) => {
   // Where the bundled agent's chunk asks from (dist/chunks/ in an image, dist/run-<pid>/chunks/ here).
   const fromChunk = createRequire(join(dirname(await built()), 'chunks', 'original-dst.mjs'));
   const addon = fromChunk('#original-dst-addon') as { originalDst: (fd: number, level: number, buffer: Buffer) => number };
@@ -66,6 +66,8 @@ test("the bundle's chunks find the native addon through the package root, and it
   // Not redirected: conntrack has no NAT for it (or is not loaded here).
   t.regex(getSystemErrorName(addon.originalDst(fd, 0, Buffer.alloc(16))), /^(ENOENT|ENOPROTOOPT)$/);
   t.throws(() => addon.originalDst(fd, 0, 'not a buffer' as unknown as Buffer), { instanceOf: TypeError });
+  const relay = fromChunk('#relay-addon') as { guardNew(host: string): object; guardFeed(guard: object, bytes: Buffer): string | undefined };
+  t.regex(relay.guardFeed(relay.guardNew('api.example.test'), Buffer.from('GET / HTTP/1.1\r\nHost: evil.example.test\r\n\r\n')) ?? '', /names host "evil\.example\.test"/);
 });
 
 test('egressctl from the bundle validates like the sources: the broken samples and their golden stderr', async (t) => {

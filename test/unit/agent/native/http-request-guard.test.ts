@@ -1,5 +1,21 @@
 import test from 'ava';
-import { HttpRequestGuard } from '../../../src/agent/http-request-guard.ts';
+import { createRequire } from 'node:module';
+import { parseHttpRequestHead } from '../../../../src/core/http1-request-head.ts';
+import { RequestHostCheck } from '../../../../src/core/http1-request-host.ts';
+import { guardFor } from '../../../../src/agent/native-relay.ts';
+
+/** The guard of the relay thread (src/agent/native/http-request-guard.c), through the addon's entry for it. */
+const addon = createRequire(import.meta.url)('#relay-addon') as { guardNew(host: string | null, alias?: string): object; guardFeed(guard: object, bytes: Buffer): string | undefined };
+
+class HttpRequestGuard {
+  readonly #guard: object;
+  constructor(host: string | null, alias?: string) {
+    this.#guard = alias === undefined ? addon.guardNew(host) : addon.guardNew(host, alias);
+  }
+  feed(bytes: Buffer): string | undefined {
+    return addon.guardFeed(this.#guard, bytes);
+  }
+}
 
 const get = (host: string, path = '/'): string => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n`;
 
@@ -75,4 +91,50 @@ test('a head that never ends is cut at the size limit instead of buffered foreve
   let why: string | undefined;
   for (let i = 0; i < 20 && why === undefined; i++) why = guard.feed(Buffer.alloc(1024, 'a'));
   t.regex(why ?? '', /^request 2 .*longer than 16384 bytes/);
+});
+
+/**
+ * The sniffer reads a connection's first head with the TypeScript parser, the guard every head
+ * with its own: they must not disagree on what a head is. Each head below, and each with one
+ * hostile byte put in at each position, is either read by both (the guard letting it through for
+ * the host the parser found) or refused by the guard; the guard may be stricter, never looser.
+ */
+const BASE_HEADS = [
+  get('api.example.test', '/a?b=c'),
+  'POST http://user@API.example.test:8080/x HTTP/1.1\r\nHost: api.example.test:8080\r\nContent-Length: 0\r\n\r\n',
+  'GET / HTTP/1.0\r\nHost: [2001:db8::1]:80\r\nTransfer-Encoding: chunked\r\n\r\n',
+  'OPTIONS * HTTP/1.1\r\nHost: 192.0.2.1\r\nUpgrade: h2c\r\n\r\n',
+];
+const HOSTILE = [' ', '\t', '\r', '\n', ':', '@', '[', ']', '/', '\0', '\x0b', '\xa0', '\xff', 'Host: x\r\n'];
+
+test('the guard reads heads as the sniffer does, or more strictly, with a hostile byte anywhere', (t) => {
+  const disagreements: string[] = [];
+  let checked = 0;
+  for (const base of BASE_HEADS) {
+    for (let at = 0; at <= base.length; at++) {
+      for (const byte of HOSTILE) {
+        const bytes = Buffer.from(base.slice(0, at) + byte + base.slice(at), 'latin1');
+        const head = parseHttpRequestHead(bytes);
+        const host = head.status === 'complete' ? (head.host ?? head.targetHost) : null;
+        // What follows a complete head is the next request's, which the parser has not read.
+        const guard = guardFor(host);
+        const why = new HttpRequestGuard(guard.host, guard.alias).feed(head.status === 'complete' ? bytes.subarray(0, head.length) : bytes);
+        // A head whose Host and target disagree is refused by both checks, the TypeScript one being the gateway's.
+        const passes = head.status === 'complete' && new RequestHostCheck(host).other(head.host, head.targetHost) === undefined;
+        // Stricter by design: only an exact `chunked`, and names of ASCII compared by case and a trailing dot alone.
+        const stricter = /[\x0b\xa0\xff]/.test(byte);
+        if ((passes && why !== undefined && !stricter) || (!passes && head.status !== 'incomplete' && why === undefined)) {
+          disagreements.push(`${JSON.stringify(bytes.toString('latin1'))}: parser ${head.status}, guard ${why ?? 'passes'}`);
+        }
+        checked++;
+      }
+    }
+  }
+  t.deepEqual(disagreements, []);
+  t.true(checked > 1000);
+});
+
+test('every prefix of a real curl request is incomplete, never refused, and the whole passes', (t) => {
+  const curl = Buffer.from(get('api.example.test'));
+  for (let n = 1; n < curl.length; n++) t.is(new HttpRequestGuard('api.example.test').feed(curl.subarray(0, n)), undefined, `${n} bytes`);
 });
