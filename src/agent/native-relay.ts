@@ -53,6 +53,9 @@ interface RelayAddon {
 /** package.json's `imports` maps this to build/Release/relay.node, for the sources and the bundles alike. */
 const ADDON = '#relay-addon';
 
+/** The relay thread keeps milliseconds in an int32: longer idle timeouts (over 24 days) mean no timeout in practice. */
+const MAX_IDLE_MS = 2 ** 31 - 1;
+
 const waiting = new Map<number, Done>();
 let addon: RelayAddon | undefined;
 
@@ -93,7 +96,7 @@ export async function relay(client: Socket, upstream: Socket, options: RelayOpti
   }
   return new Promise((resolve) => {
     let cut: string | undefined;
-    const id = native.start(fdOf(client)!, fdOf(upstream)!, replay, toClient, options.idleTimeoutMs, options.guard?.host, options.guard?.alias);
+    const id = native.start(fdOf(client)!, fdOf(upstream)!, replay, toClient, Math.min(options.idleTimeoutMs, MAX_IDLE_MS), options.guard?.host, options.guard?.alias);
     const onError = (name: string) => (err: NodeJS.ErrnoException) => {
       cut ??= `${name}: ${err.code ?? err.message}`;
     };

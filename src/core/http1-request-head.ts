@@ -87,11 +87,13 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
     return undefined;
   });
   if (problem !== undefined) return malformed(problem);
-  const body = requestBody(contentLength, transferEncoding);
+  const body = requestBody(contentLength, transferEncoding, minor === 0x30);
   if (typeof body === 'string') return malformed(body);
   let targetHost: string | null = null;
   const absolute = target.charCodeAt(0) === 0x2f ? null : ABSOLUTE_TARGET.exec(target);
   if (absolute) {
+    // A WHATWG URL parser reads `\` as `/`: `http://evil\@api/` is a request for evil to such a server.
+    if (absolute[1]!.includes('\\')) return malformed('a backslash in the request target\'s authority');
     const authority = hostOf(absolute[1]!.replace(/^.*@/, ''));
     if (authority === undefined) return malformed('invalid host in the request target');
     targetHost = authority;
@@ -105,8 +107,10 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
  * and Transfer-Encoding, or a coding other than a final `chunked`, is how a
  * second request gets hidden from whoever reads the first (request smuggling).
  */
-function requestBody(contentLength: string | undefined, transferEncoding: string | undefined): BodyFraming | string {
+function requestBody(contentLength: string | undefined, transferEncoding: string | undefined, http10: boolean): BodyFraming | string {
   if (transferEncoding !== undefined) {
+    // RFC 9112 6.1: framing by Transfer-Encoding in an HTTP/1.0 message is faulty; a 1.0 server may ignore it.
+    if (http10) return 'Transfer-Encoding in an HTTP/1.0 request';
     if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
     if (transferEncoding.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding "${transferEncoding}" (only chunked is read)`;
     return CHUNKED_BODY;

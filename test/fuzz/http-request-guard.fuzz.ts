@@ -2,8 +2,8 @@
  * Fuzzes the relay thread's keep-alive guard (src/agent/native/http-request-guard.c) through
  * its addon, for as long as asked: streams of real requests, mutated (bytes flipped, put in,
  * taken out, ranges repeated, hostile tokens spliced in), must
- *   - get the same answer however the bytes are split across reads (the guard keeps a head
- *     or a framing line that a read cut in two, and nothing else), and
+ *   - get the same answer however the bytes are split across reads, and send the same bytes
+ *     on (the guard holds an unfinished head back and releases it whole), and
  *   - be read like the TypeScript parser the sniffer uses reads their first head, or more
  *     strictly (test/unit/agent/native/http-request-guard.test.ts says how).
  * A failure prints the seed and the case (base64) and exits 1.
@@ -17,7 +17,11 @@ import { RequestHostCheck } from '../../src/core/http1-request-host.ts';
 import { parseHttpRequestHead } from '../../src/core/http1-request-head.ts';
 import { normalizeHost } from '../../src/core/net.ts';
 
-const addon = createRequire(import.meta.url)('#relay-addon') as { guardNew(host: string | null, alias?: string): object; guardFeed(guard: object, bytes: Buffer): string | undefined };
+interface Verdict {
+  refused?: string;
+  sent: Buffer;
+}
+const addon = createRequire(import.meta.url)('#relay-addon') as { guardNew(host: string | null, alias?: string): object; guardFeed(guard: object, bytes: Buffer): Verdict };
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string' } } });
 const seconds = Number(values.seconds);
@@ -76,28 +80,36 @@ function mutate(text: string): Buffer {
   return bytes;
 }
 
-function feed(host: ReturnType<typeof guardFor>, bytes: Buffer, sizes: () => number): string | undefined {
+/** The guard's answer on `bytes` fed in reads of `sizes()` bytes: why it cut the stream, or what went on to the destination. */
+function feed(host: ReturnType<typeof guardFor>, bytes: Buffer, sizes: () => number): { refused: string } | { sent: Buffer } {
   const guard = host.alias === undefined ? addon.guardNew(host.host) : addon.guardNew(host.host, host.alias);
+  const sent: Buffer[] = [];
   for (let i = 0; i < bytes.length; ) {
     const n = Math.max(1, sizes());
-    const why = addon.guardFeed(guard, bytes.subarray(i, i + n));
-    if (why !== undefined) return why;
+    const verdict = addon.guardFeed(guard, bytes.subarray(i, i + n));
+    if (verdict.refused !== undefined) return { refused: verdict.refused };
+    sent.push(verdict.sent);
     i += n;
   }
-  return undefined;
+  return { sent: Buffer.concat(sent) };
 }
+
+const refusal = (answer: ReturnType<typeof feed>): string | undefined => ('refused' in answer ? answer.refused : undefined);
 
 /** What is wrong with the guard's answer on `bytes`; else `refused: <reason>` when it cut the stream, undefined when it let it through. */
 function check(bytes: Buffer): string | undefined {
   const head = parseHttpRequestHead(bytes);
   const name = head.status === 'complete' ? (head.host ?? head.targetHost) : null;
   const host = guardFor(name);
-  const whole = feed(host, bytes, () => bytes.length);
-  const split = feed(host, bytes, () => 1 + int(32));
+  const wholeAnswer = feed(host, bytes, () => bytes.length);
+  const splitAnswer = feed(host, bytes, () => 1 + int(32));
+  const whole = refusal(wholeAnswer);
+  const split = refusal(splitAnswer);
   if (whole !== split) return `split reads disagree: whole ${whole ?? 'passes'}, split ${split ?? 'passes'}`;
+  if ('sent' in wholeAnswer && 'sent' in splitAnswer && !wholeAnswer.sent.equals(splitAnswer.sent)) return 'split reads send other bytes than one read';
   const verdict = whole === undefined ? undefined : `refused: ${whole}`;
   if (head.status === 'complete') {
-    const first = feed(host, bytes.subarray(0, head.length), () => head.length);
+    const first = refusal(feed(host, bytes.subarray(0, head.length), () => head.length));
     const passes = new RequestHostCheck(name).other(head.host, head.targetHost) === undefined;
     // By design: names compared by case and a trailing dot alone, where WHATWG rules rewrite some (IDNA,
     // `192.0.2` for 192.0.0.2, '' for what is no name, and '' equals ''); names of printable ASCII; exactly `chunked`.

@@ -13,6 +13,7 @@
 #include "http-request-guard.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 /* How much of a name or a line a reason quotes. */
 #define QUOTE 120
 
-typedef enum { S_HEAD, S_LENGTH, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_DATA_END, S_TRAILERS, S_OPAQUE } guard_state;
+typedef enum { S_HEAD, S_LENGTH, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_DATA_END, S_TRAILERS, S_AWAIT, S_OPAQUE } guard_state;
 
 struct http_guard {
   char *host; /* NULL: the first request named no host */
@@ -33,12 +34,17 @@ struct http_guard {
   size_t alias_len;
   unsigned requests;
   guard_state state;
-  uint64_t remaining; /* body bytes still to pass in S_LENGTH and S_CHUNK_DATA */
-  uint8_t head[MAX_HEAD];
-  size_t head_len; /* bytes of an unfinished head kept from earlier reads */
-  uint8_t line[MAX_LINE + 2];
-  size_t line_len; /* bytes of an unfinished framing line */
+  uint64_t remaining;  /* body bytes still to pass in S_LENGTH and S_CHUNK_DATA */
+  int await_connect;   /* in S_AWAIT: the request was a CONNECT (else an Upgrade) */
+  uint8_t status[12];  /* in S_AWAIT: the start of the answer, `HTTP/1.1 101` */
+  size_t status_len;
+  size_t head_len;     /* bytes held in head: an unfinished head, or in S_AWAIT what came after the request */
+  size_t line_len;     /* bytes of an unfinished framing line */
   char reason[512];
+  /* The buffers last, left out of the initial clearing: most connections never touch them. */
+  uint8_t head[MAX_HEAD];
+  uint8_t released[MAX_HEAD]; /* held bytes handed to the relay, kept until the next call */
+  uint8_t line[MAX_LINE + 2];
 };
 
 /* A slice of the head; ptr NULL means absent. */
@@ -58,8 +64,9 @@ static char *copy_name(const char *name, size_t len) {
 }
 
 http_guard *http_guard_new(const char *host, size_t host_len, const char *alias, size_t alias_len) {
-  http_guard *guard = calloc(1, sizeof *guard);
+  http_guard *guard = malloc(sizeof *guard);
   if (guard == NULL) return NULL;
+  memset(guard, 0, offsetof(http_guard, head));
   if (host != NULL) {
     guard->host = copy_name(host, host_len);
     guard->host_len = host_len;
@@ -151,8 +158,9 @@ static int host_of(slice value, slice *out) {
   return port <= 65535;
 }
 
-/* Whether name is expected (lower case, no trailing dot) but for case and a trailing dot, ASCII only. */
+/* Whether name is expected (lower case, no trailing dot) but for case and a trailing dot, ASCII only; nothing is an empty name. */
 static int same_name(slice name, const char *expected, size_t expected_len) {
+  if (expected_len == 0) return 0;
   size_t n = name.len;
   if (n > 0 && name.ptr[n - 1] == '.') n--;
   if (n != expected_len) return 0;
@@ -199,8 +207,10 @@ static const char *method_of(const uint8_t *data, size_t len) {
 typedef enum { HEAD_INCOMPLETE, HEAD_DONE, HEAD_CUT } head_result;
 
 /* The framing of the body, the state after the head; a reason when it cannot be trusted. */
-static const char *body_framing(http_guard *guard, slice content_length, slice transfer_encoding, int transfer_encodings) {
+static const char *body_framing(http_guard *guard, slice content_length, slice transfer_encoding, int transfer_encodings, int http10) {
   if (transfer_encodings > 0) {
+    /* RFC 9112 6.1: framing by Transfer-Encoding in an HTTP/1.0 message is faulty; a 1.0 server may ignore it. */
+    if (http10) return "Transfer-Encoding in an HTTP/1.0 request";
     if (content_length.ptr != NULL) return "both Content-Length and Transfer-Encoding";
     if (transfer_encodings > 1 || !name_is(transfer_encoding, "chunked")) return "a Transfer-Encoding other than chunked (only chunked is read)";
     guard->state = S_CHUNK_SIZE;
@@ -246,7 +256,7 @@ static head_result read_head(http_guard *guard, const uint8_t *data, size_t len,
   size_t mlen = strlen(method);
   const uint8_t *target = data + mlen + 1;
   const uint8_t *target_end = memchr(target, ' ', (size_t)(end - target));
-  if (target_end == NULL || target_end + 9 != first_end || memcmp(target_end + 1, "HTTP/1.", 7) != 0 || (first_end[-1] != '0' && first_end[-1] != '1') ||
+  if (target_end == NULL || first_end - target_end != 9 || memcmp(target_end + 1, "HTTP/1.", 7) != 0 || (first_end[-1] != '0' && first_end[-1] != '1') ||
       target_end == target) {
     problem = "invalid request line";
     goto cut;
@@ -306,7 +316,7 @@ static head_result read_head(http_guard *guard, const uint8_t *data, size_t len,
     }
     start = stop + 2;
   }
-  problem = body_framing(guard, content_length, transfer_encoding, transfer_encodings);
+  problem = body_framing(guard, content_length, transfer_encoding, transfer_encodings, first_end[-1] == '0');
   if (problem != NULL) goto cut;
   slice target_host = {NULL, 0};
   /* An absolute-form target (scheme://authority...) names a host too. */
@@ -317,6 +327,11 @@ static head_result read_head(http_guard *guard, const uint8_t *data, size_t len,
       const uint8_t *authority = q + 3;
       const uint8_t *authority_end = authority;
       while (authority_end < target_end && *authority_end != '/' && *authority_end != '?' && *authority_end != '#') authority_end++;
+      /* A WHATWG URL parser reads `\\` as `/`: `http://evil\\@api/` is a request for evil to such a server. */
+      if (memchr(authority, '\\', (size_t)(authority_end - authority)) != NULL) {
+        problem = "a backslash in the request target's authority";
+        goto cut;
+      }
       for (const uint8_t *at = authority; at < authority_end; at++)
         if (*at == '@') authority = at + 1;
       if (!host_of((slice){authority, (size_t)(authority_end - authority)}, &target_host)) {
@@ -328,7 +343,11 @@ static head_result read_head(http_guard *guard, const uint8_t *data, size_t len,
   guard->requests++;
   *reason = check_names(guard, host, target_host);
   if (*reason != NULL) return HEAD_CUT;
-  if (upgrade) guard->state = S_OPAQUE;
+  if (upgrade) {
+    guard->state = S_AWAIT;
+    guard->await_connect = strcmp(method, "CONNECT") == 0;
+    guard->status_len = 0;
+  }
   *head_len = (size_t)(end + 4 - data);
   return HEAD_DONE;
 cut:
@@ -361,67 +380,126 @@ static const char *framing_line(http_guard *guard, const uint8_t *line, size_t l
   return NULL;
 }
 
-/* Reads a head from the bytes at data: those kept from earlier reads first. Returns how many of data's bytes it used. */
-static size_t feed_head(http_guard *guard, const uint8_t *data, size_t len, const char **reason) {
-  size_t head_len;
-  if (guard->head_len == 0) {
-    head_result result = read_head(guard, data, len, &head_len, reason);
-    if (result == HEAD_DONE) return head_len;
-    if (result == HEAD_INCOMPLETE) {
-      memcpy(guard->head, data, len);
-      guard->head_len = len;
-    }
-    return len;
+/* Bytes of a framing line or a body: how many of them it used, or the reason to cut. */
+static const char *feed_framing(http_guard *guard, const uint8_t *at, size_t left, size_t *used) {
+  if (guard->state == S_LENGTH || guard->state == S_CHUNK_DATA) {
+    size_t n = guard->remaining < left ? (size_t)guard->remaining : left;
+    guard->remaining -= n;
+    *used = n;
+    if (guard->remaining == 0) guard->state = guard->state == S_LENGTH ? S_HEAD : S_CHUNK_DATA_END;
+    return NULL;
   }
-  size_t kept = guard->head_len;
-  size_t take = len < MAX_HEAD - kept ? len : MAX_HEAD - kept;
-  memcpy(guard->head + kept, data, take);
-  guard->head_len += take;
-  head_result result = read_head(guard, guard->head, guard->head_len, &head_len, reason);
-  if (result == HEAD_DONE) {
-    guard->head_len = 0;
-    return head_len - kept;
-  }
-  return take;
+  const uint8_t *lf = memchr(at, '\n', left);
+  size_t take = lf == NULL ? left : (size_t)(lf - at) + 1;
+  if (guard->line_len + take > MAX_LINE + 2) return fail(guard, "request %u: a chunked framing line longer than %d bytes", guard->requests, MAX_LINE);
+  memcpy(guard->line + guard->line_len, at, take);
+  guard->line_len += take;
+  *used = take;
+  if (lf == NULL) return NULL;
+  size_t n = guard->line_len;
+  guard->line_len = 0;
+  if (n < 2 || guard->line[n - 2] != '\r') return fail(guard, "request %u: a chunked framing line not ended by CRLF", guard->requests);
+  const char *problem = framing_line(guard, guard->line, n - 2);
+  return problem == NULL ? NULL : fail(guard, "request %u: %s", guard->requests, problem);
 }
 
-const char *http_guard_feed(http_guard *guard, const uint8_t *data, size_t len) {
+/* Holds data in head (an unfinished head, or what waits for an answer); the reason when it does not fit. */
+static const char *hold(http_guard *guard, const uint8_t *data, size_t len) {
+  if (len > MAX_HEAD - guard->head_len) {
+    if (guard->state == S_AWAIT) return fail(guard, "request %u: more than %d bytes sent before the answer to its Upgrade or CONNECT", guard->requests, MAX_HEAD);
+    return fail(guard, "request %u is not a valid HTTP/1 request head (longer than %d bytes)", guard->requests + 1, MAX_HEAD);
+  }
+  memcpy(guard->head + guard->head_len, data, len);
+  guard->head_len += len;
+  return NULL;
+}
+
+http_guard_verdict http_guard_feed(http_guard *guard, const uint8_t *data, size_t len) {
+  http_guard_verdict verdict = {NULL, NULL, 0, len};
   size_t used = 0;
   while (used < len) {
     const uint8_t *at = data + used;
     size_t left = len - used;
-    switch (guard->state) {
-    case S_OPAQUE:
-      return NULL;
-    case S_LENGTH:
-    case S_CHUNK_DATA: {
-      size_t n = guard->remaining < left ? (size_t)guard->remaining : left;
-      guard->remaining -= n;
+    if (guard->state == S_OPAQUE) return verdict;
+    if (guard->state == S_AWAIT) {
+      verdict.refused = hold(guard, at, left);
+      verdict.pass = used;
+      return verdict;
+    }
+    if (guard->state != S_HEAD) {
+      size_t n = 0;
+      verdict.refused = feed_framing(guard, at, left, &n);
+      if (verdict.refused != NULL) return verdict;
       used += n;
-      if (guard->remaining == 0) guard->state = guard->state == S_LENGTH ? S_HEAD : S_CHUNK_DATA_END;
-      break;
+      continue;
     }
-    case S_HEAD: {
-      const char *reason = NULL;
-      used += feed_head(guard, at, left, &reason);
-      if (reason != NULL) return reason;
-      break;
+    const char *reason = NULL;
+    size_t head_len;
+    if (guard->head_len == 0) {
+      head_result result = read_head(guard, at, left, &head_len, &reason);
+      if (result == HEAD_CUT) {
+        verdict.refused = reason;
+        return verdict;
+      }
+      if (result == HEAD_INCOMPLETE) {
+        /* Nothing of an unfinished head goes on. */
+        verdict.refused = hold(guard, at, left);
+        verdict.pass = used;
+        return verdict;
+      }
+      used += head_len;
+      continue;
     }
-    default: {
-      const uint8_t *lf = memchr(at, '\n', left);
-      size_t take = lf == NULL ? left : (size_t)(lf - at) + 1;
-      if (guard->line_len + take > MAX_LINE + 2) return fail(guard, "request %u: a chunked framing line longer than %d bytes", guard->requests, MAX_LINE);
-      memcpy(guard->line + guard->line_len, at, take);
-      guard->line_len += take;
-      used += take;
-      if (lf == NULL) break;
-      size_t n = guard->line_len;
-      guard->line_len = 0;
-      if (n < 2 || guard->line[n - 2] != '\r') return fail(guard, "request %u: a chunked framing line not ended by CRLF", guard->requests);
-      const char *problem = framing_line(guard, guard->line, n - 2);
-      if (problem != NULL) return fail(guard, "request %u: %s", guard->requests, problem);
+    /* The rest of a head held from earlier reads (only ever at the start of a read). */
+    size_t kept = guard->head_len;
+    verdict.refused = hold(guard, at, left < MAX_HEAD - kept ? left : MAX_HEAD - kept);
+    if (verdict.refused != NULL) return verdict;
+    head_result result = read_head(guard, guard->head, guard->head_len, &head_len, &reason);
+    if (result == HEAD_CUT) {
+      verdict.refused = reason;
+      return verdict;
     }
+    if (result == HEAD_INCOMPLETE) {
+      verdict.pass = 0;
+      return verdict;
     }
+    /* Complete: the held part goes on first, then this read from where the head's rest began. */
+    memcpy(guard->released, guard->head, kept);
+    verdict.released = guard->released;
+    verdict.released_len = kept;
+    guard->head_len = 0;
+    used += head_len - kept;
   }
-  return NULL;
+  return verdict;
+}
+
+int http_guard_awaiting(const http_guard *guard) { return guard->state == S_AWAIT; }
+
+http_guard_verdict http_guard_answer(http_guard *guard, const uint8_t *data, size_t len) {
+  http_guard_verdict verdict = {NULL, NULL, 0, 0};
+  if (guard->state != S_AWAIT) return verdict;
+  size_t take = sizeof guard->status - guard->status_len;
+  if (take > len) take = len;
+  memcpy(guard->status + guard->status_len, data, take);
+  guard->status_len += take;
+  if (guard->status_len < sizeof guard->status) return verdict;
+  const uint8_t *st = guard->status;
+  int agreed = memcmp(st, "HTTP/1.", 7) == 0 && (st[7] == '0' || st[7] == '1') && st[8] == ' ' &&
+               (guard->await_connect ? st[9] == '2' && st[10] >= '0' && st[10] <= '9' && st[11] >= '0' && st[11] <= '9' : memcmp(st + 9, "101", 3) == 0);
+  size_t held = guard->head_len;
+  memcpy(guard->released, guard->head, held);
+  guard->head_len = 0;
+  if (agreed) {
+    guard->state = S_OPAQUE;
+    verdict.released = guard->released;
+    verdict.released_len = held;
+    return verdict;
+  }
+  /* Refused: the connection is still HTTP/1, and what waited is read as the next requests. */
+  guard->state = S_HEAD;
+  http_guard_verdict again = http_guard_feed(guard, guard->released, held);
+  verdict.refused = again.refused;
+  verdict.released = guard->released;
+  verdict.released_len = again.refused == NULL ? again.pass : 0;
+  return verdict;
 }

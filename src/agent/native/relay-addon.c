@@ -5,10 +5,12 @@
  *                                   guardHost: undefined for no guard, null when the first request named no host;
  *                                   guardAlias: the first request's name when it normalized to more than guardHost
  *   abort(id, reason)
- *   guardNew(host, alias) -> guard, guardFeed(guard, bytes) -> reason | undefined
- *                                   the guard alone, for its tests and `npm run fuzz`
+ *   guardNew(host, alias) -> guard, guardFeed(guard, bytes), guardAnswer(guard, bytes) -> { refused?, sent }
+ *                                   the guard alone, for its tests and `npm run fuzz`: `sent` is what would go on
+ *                                   to the destination (guardAnswer: the destination's bytes while it waits for a 101)
  * Built by `npm ci` (binding.gyp), like original-dst.c.
  */
+#define NAPI_VERSION 8
 #include <errno.h>
 #include <node_api.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 #include "relay.h"
 
 static napi_threadsafe_function done_tsfn;
+/* Marks the guards this addon made, so that guardFeed never takes another external for one. */
+static const napi_type_tag GUARD_TAG = {0x6567726573736421ULL, 0x6775617264746167ULL};
 static uint32_t next_id;
 /* Connections the thread holds: the completion callback keeps the process alive only while there are some. */
 static uint32_t active;
@@ -73,6 +77,8 @@ static napi_value init(napi_env env, napi_callback_info info) {
   CHECK(env, napi_unref_threadsafe_function(env, done_tsfn));
   int err = relay_init(on_done);
   if (err != 0) {
+    napi_release_threadsafe_function(done_tsfn, napi_tsfn_abort);
+    done_tsfn = NULL;
     napi_throw_error(env, "EGRESSD_ERR_RELAY", strerror(-err));
     return NULL;
   }
@@ -178,7 +184,7 @@ static napi_value guard_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value out;
-  if (napi_create_external(env, guard, free_guard, NULL, &out) != napi_ok) {
+  if (napi_create_external(env, guard, free_guard, NULL, &out) != napi_ok || napi_type_tag_object(env, out, &GUARD_TAG) != napi_ok) {
     http_guard_free(guard);
     napi_throw_error(env, "EGRESSD_ERR_RELAY", strerror(ENOMEM));
     return NULL;
@@ -186,23 +192,44 @@ static napi_value guard_new(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value guard_feed(napi_env env, napi_callback_info info) {
+/* { refused?, sent }: what a verdict lets go on to the destination, as one Buffer. */
+static napi_value verdict_object(napi_env env, http_guard_verdict verdict, const uint8_t *data) {
+  if (verdict.refused != NULL) verdict.released_len = verdict.pass = 0;
+  napi_value out;
+  napi_value sent;
+  void *bytes;
+  if (napi_create_object(env, &out) != napi_ok || napi_create_buffer(env, verdict.released_len + verdict.pass, &bytes, &sent) != napi_ok) return NULL;
+  if (verdict.released_len > 0) memcpy(bytes, verdict.released, verdict.released_len);
+  if (verdict.pass > 0) memcpy((uint8_t *)bytes + verdict.released_len, data, verdict.pass);
+  napi_set_named_property(env, out, "sent", sent);
+  if (verdict.refused != NULL) {
+    napi_value refused;
+    napi_create_string_latin1(env, verdict.refused, NAPI_AUTO_LENGTH, &refused);
+    napi_set_named_property(env, out, "refused", refused);
+  }
+  return out;
+}
+
+static napi_value guard_call(napi_env env, napi_callback_info info, int answer) {
   size_t argc = 2;
   napi_value argv[2];
   void *guard;
   void *data;
   size_t len;
+  bool tagged = false;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || napi_get_value_external(env, argv[0], &guard) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "guardFeed(guard, bytes: Buffer)");
+  if (argc < 2 || napi_check_object_type_tag(env, argv[0], &GUARD_TAG, &tagged) != napi_ok || !tagged || napi_get_value_external(env, argv[0], &guard) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "guardFeed or guardAnswer(guard from guardNew, bytes: Buffer)");
     return NULL;
   }
-  const char *reason = http_guard_feed(guard, data, len);
-  napi_value out;
-  if (reason == NULL) napi_get_undefined(env, &out);
-  else CHECK(env, napi_create_string_latin1(env, reason, NAPI_AUTO_LENGTH, &out));
-  return out;
+  http_guard_verdict verdict = answer ? http_guard_answer(guard, data, len) : http_guard_feed(guard, data, len);
+  return verdict_object(env, verdict, data);
 }
+
+static napi_value guard_feed(napi_env env, napi_callback_info info) { return guard_call(env, info, 0); }
+
+static napi_value guard_answer(napi_env env, napi_callback_info info) { return guard_call(env, info, 1); }
 
 NAPI_MODULE_INIT() {
   const napi_property_descriptor functions[] = {
@@ -211,6 +238,7 @@ NAPI_MODULE_INIT() {
       {"abort", NULL, abort_relay, NULL, NULL, NULL, napi_default, NULL},
       {"guardNew", NULL, guard_new, NULL, NULL, NULL, napi_default, NULL},
       {"guardFeed", NULL, guard_feed, NULL, NULL, NULL, napi_default, NULL},
+      {"guardAnswer", NULL, guard_answer, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof functions / sizeof *functions, functions) != napi_ok) return NULL;
   return exports;

@@ -23,6 +23,8 @@
 #define CLIENT 0
 #define UPSTREAM 1
 #define READ_SIZE (64 * 1024)
+/* Reads of one side per event at most, so that one fast stream cannot hold the thread from the others. */
+#define READS_PER_EVENT 4
 
 static const char *const SIDE_NAMES[2] = {"client", "upstream"};
 
@@ -181,7 +183,7 @@ static void write_across(relay *r, int from, const uint8_t *data, size_t len) {
   int to = 1 - from;
   size_t off = 0;
   while (off < len) {
-    ssize_t n = send(r->fd[to], data + off, len - off, MSG_NOSIGNAL);
+    ssize_t n = send(r->fd[to], data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       off += (size_t)n;
       d->written += (uint64_t)n;
@@ -205,6 +207,34 @@ static void write_across(relay *r, int from, const uint8_t *data, size_t len) {
   d->off = 0;
 }
 
+/* Writes across after whatever already waits in that direction. */
+static void emit(relay *r, int from, const uint8_t *data, size_t len) {
+  direction *d = &r->dir[from];
+  if (len == 0 || data == NULL || r->dead) return;
+  if (d->pending == NULL) {
+    write_across(r, from, data, len);
+    return;
+  }
+  uint8_t *grown = realloc(d->pending, d->len + len);
+  if (grown == NULL) {
+    fail(r, "%s", "relay", ENOMEM);
+    return;
+  }
+  memcpy(grown + d->len, data, len);
+  d->pending = grown;
+  d->len += len;
+}
+
+/* What the guard let through of the client's bytes goes on; a refusal cuts both sides. */
+static void apply(relay *r, http_guard_verdict verdict, const uint8_t *data) {
+  if (verdict.refused != NULL) {
+    refuse(r, verdict.refused);
+    return;
+  }
+  emit(r, CLIENT, verdict.released, verdict.released_len);
+  emit(r, CLIENT, data, verdict.pass);
+}
+
 /* The other side became writable: what waited for it goes on. */
 static void flush(relay *r, int from) {
   direction *d = &r->dir[from];
@@ -222,8 +252,8 @@ static void flush(relay *r, int from) {
 /* Reads what side `from` sent and writes it across, the guard reading the client's bytes first. */
 static void pump(relay *r, int from) {
   direction *d = &r->dir[from];
-  for (;;) {
-    ssize_t n = recv(r->fd[from], read_buffer, READ_SIZE, 0);
+  for (int reads = 0; reads < READS_PER_EVENT; reads++) {
+    ssize_t n = recv(r->fd[from], read_buffer, READ_SIZE, MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) {
@@ -236,18 +266,20 @@ static void pump(relay *r, int from) {
       return;
     }
     d->read += (uint64_t)n;
-    if (from == CLIENT && r->guard != NULL) {
-      const char *reason = http_guard_feed(r->guard, read_buffer, (size_t)n);
-      if (reason != NULL) {
-        refuse(r, reason);
-        return;
-      }
-    }
     if (from == UPSTREAM && r->result.first_len == 0) {
       r->result.first_len = (size_t)n < sizeof r->result.first ? (size_t)n : sizeof r->result.first;
       memcpy(r->result.first, read_buffer, r->result.first_len);
     }
-    write_across(r, from, read_buffer, (size_t)n);
+    if (from == CLIENT && r->guard != NULL) {
+      apply(r, http_guard_feed(r->guard, read_buffer, (size_t)n), read_buffer);
+    } else if (from == UPSTREAM && r->guard != NULL && http_guard_awaiting(r->guard)) {
+      /* The answer to an Upgrade or CONNECT: the client's bytes that waited for it go on, or are read as requests. */
+      http_guard_verdict verdict = http_guard_answer(r->guard, read_buffer, (size_t)n);
+      write_across(r, from, read_buffer, (size_t)n);
+      if (!r->dead) apply(r, verdict, NULL);
+    } else {
+      write_across(r, from, read_buffer, (size_t)n);
+    }
     /* A short read drained the socket; a full one may have left more, which level-triggered epoll reports again. */
     if (r->dead || d->pending != NULL || (size_t)n < READ_SIZE) return;
   }
@@ -267,11 +299,12 @@ static void start(relay *r) {
   touch(r);
   /* The client's bytes that the sniffer read go through the guard like any others. */
   if (r->guard != NULL && r->dir[CLIENT].pending != NULL) {
-    const char *reason = http_guard_feed(r->guard, r->dir[CLIENT].pending, r->dir[CLIENT].len);
-    if (reason != NULL) {
-      refuse(r, reason);
-      return;
-    }
+    uint8_t *replay = r->dir[CLIENT].pending;
+    size_t len = r->dir[CLIENT].len;
+    r->dir[CLIENT].pending = NULL;
+    r->dir[CLIENT].len = 0;
+    apply(r, http_guard_feed(r->guard, replay, len), replay);
+    free(replay);
   }
   for (int from = 0; from < 2 && !r->dead; from++) flush(r, from);
   if (!r->dead) update_interest(r);
@@ -399,6 +432,7 @@ int relay_add(uint32_t id, int client_fd, int upstream_fd, const uint8_t *replay
   command *c = calloc(1, sizeof *c);
   int err = 0;
   if (r == NULL || c == NULL) err = -ENOMEM;
+  if (r != NULL) r->fd[CLIENT] = r->fd[UPSTREAM] = -1;
   if (err == 0) {
     r->fd[CLIENT] = fcntl(client_fd, F_DUPFD_CLOEXEC, 0);
     r->fd[UPSTREAM] = r->fd[CLIENT] < 0 ? -1 : fcntl(upstream_fd, F_DUPFD_CLOEXEC, 0);
@@ -415,7 +449,7 @@ int relay_add(uint32_t id, int client_fd, int upstream_fd, const uint8_t *replay
   if (err != 0) {
     if (r != NULL) {
       for (int s = 0; s < 2; s++) {
-        if (r->fd[s] > 0) close(r->fd[s]);
+        if (r->fd[s] >= 0) close(r->fd[s]);
         free(r->dir[s].pending);
       }
     }

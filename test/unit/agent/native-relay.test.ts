@@ -97,3 +97,51 @@ test('what the destination sent before the hand-over reaches the app first', asy
   t.is((await atApp).toString(), '220 banner\r\nbye\r\n');
   t.like(await done, { bytesReceived: 17 });
 });
+
+/** Everything the server reads until the relay reports, as text. */
+function received(server: Socket): () => string {
+  let text = '';
+  server.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+  return () => text;
+}
+
+const request = (host: string): string => `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+
+test('a request the guard has not read whole never reaches the server: one ended by bare LFs stays with the relay', async (t) => {
+  const { app, server, client, upstream } = await pair(t);
+  const atServer = readAll(server);
+  const done = relay(client, upstream, { replay: Buffer.from(request('api.example.test')), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } });
+  app.end('GET / HTTP/1.1\nHost: evil.example.test\n\n');
+  server.end();
+  t.is((await atServer).toString('latin1'), request('api.example.test'));
+  t.like(await done, { bytesSent: request('api.example.test').length });
+});
+
+test('an Upgrade the server answers with 200: the next request is read, and one for another host is cut before it leaves', async (t) => {
+  const { app, server, client, upstream } = await pair(t);
+  const atServer = received(server);
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+  const done = relay(client, upstream, { replay: Buffer.from(upgrade), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } });
+  app.write(request('evil.example.test'));
+  await once(server, 'data');
+  server.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+  t.like(await done, { refused: 'request 2 names host "evil.example.test", not "api.example.test" that the connection was allowed for' });
+  // The relay resets the server too; what it read until then is all it got.
+  await new Promise((resolve) => (server.closed ? resolve(undefined) : server.once('close', resolve)));
+  t.is(atServer(), upgrade);
+});
+
+test('an Upgrade the server answers with 101: what the client sent meanwhile goes on, and the stream is no longer read', async (t) => {
+  const { app, server, client, upstream } = await pair(t);
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+  const done = relay(client, upstream, { replay: Buffer.from(upgrade), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } });
+  const atServer = readAll(server);
+  const atApp = readAll(app);
+  app.write(Buffer.from('\x81\x05hello', 'latin1'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  server.end(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02ok', 'latin1'));
+  app.end(request('not-http-any-more.example.test'));
+  t.is((await atServer).toString('latin1'), `${upgrade}\x81\x05hello${request('not-http-any-more.example.test')}`);
+  t.is((await atApp).toString('latin1'), 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02ok');
+  t.deepEqual(Object.keys(await done).sort(), ['bytesReceived', 'bytesSent']);
+});

@@ -5,15 +5,31 @@ import { RequestHostCheck } from '../../../../src/core/http1-request-host.ts';
 import { guardFor } from '../../../../src/agent/native-relay.ts';
 
 /** The guard of the relay thread (src/agent/native/http-request-guard.c), through the addon's entry for it. */
-const addon = createRequire(import.meta.url)('#relay-addon') as { guardNew(host: string | null, alias?: string): object; guardFeed(guard: object, bytes: Buffer): string | undefined };
+interface Verdict {
+  refused?: string;
+  /** What goes on to the destination. */
+  sent: Buffer;
+}
+const addon = createRequire(import.meta.url)('#relay-addon') as {
+  guardNew(host: string | null, alias?: string): object;
+  guardFeed(guard: object, bytes: Buffer): Verdict;
+  guardAnswer(guard: object, bytes: Buffer): Verdict;
+};
 
 class HttpRequestGuard {
   readonly #guard: object;
   constructor(host: string | null, alias?: string) {
     this.#guard = alias === undefined ? addon.guardNew(host) : addon.guardNew(host, alias);
   }
+  /** Why the stream is cut, or undefined. */
   feed(bytes: Buffer): string | undefined {
-    return addon.guardFeed(this.#guard, bytes);
+    return addon.guardFeed(this.#guard, bytes).refused;
+  }
+  verdict(text: string): Verdict {
+    return addon.guardFeed(this.#guard, Buffer.from(text, 'latin1'));
+  }
+  answer(text: string): Verdict {
+    return addon.guardAnswer(this.#guard, Buffer.from(text, 'latin1'));
   }
 }
 
@@ -79,10 +95,48 @@ for (const [name, text] of Object.entries(SMUGGLING)) {
   });
 }
 
-test('after an Upgrade (WebSocket) or CONNECT request the connection is another protocol and is no longer read', (t) => {
+test('after an Upgrade the client waits for the answer: a 101 makes the connection another protocol, no longer read', (t) => {
   const ws = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
-  t.is(new HttpRequestGuard('api.example.test').feed(Buffer.from(ws + '\x81\x05hello' + get('other.example.test'))), undefined);
-  t.is(new HttpRequestGuard('api.example.test').feed(Buffer.from('CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test\r\n\r\n\x16\x03\x01')), undefined);
+  const guard = new HttpRequestGuard('api.example.test');
+  const frames = '\x81\x05hello' + get('other.example.test');
+  t.deepEqual(guard.verdict(ws + frames), { sent: Buffer.from(ws) });
+  t.deepEqual(guard.answer('HTTP/1.1 10'), { sent: Buffer.alloc(0) });
+  t.deepEqual(guard.answer('1 Switching Protocols\r\n\r\n'), { sent: Buffer.from(frames, 'latin1') });
+  t.deepEqual(guard.verdict(get('another.example.test')), { sent: Buffer.from(get('another.example.test')) });
+});
+
+test('an Upgrade or CONNECT the server does not agree to leaves the connection HTTP: what waited is read as requests', (t) => {
+  const upgrade = 'GET / HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: foo\r\n\r\n';
+  const refusedUpgrade = new HttpRequestGuard('api.example.test');
+  t.deepEqual(refusedUpgrade.verdict(upgrade + get('evil.example.test')), { sent: Buffer.from(upgrade) });
+  t.deepEqual(refusedUpgrade.answer('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), {
+    refused: 'request 2 names host "evil.example.test", not "api.example.test" that the connection was allowed for',
+    sent: Buffer.alloc(0),
+  });
+  const connect = 'CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test\r\n\r\n';
+  const refusedConnect = new HttpRequestGuard('api.example.test');
+  t.deepEqual(refusedConnect.verdict(connect + get('api.example.test')), { sent: Buffer.from(connect) });
+  t.deepEqual(refusedConnect.answer('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n'), { sent: Buffer.from(get('api.example.test')) });
+  const agreed = new HttpRequestGuard('api.example.test');
+  t.deepEqual(agreed.verdict(connect + '\x16\x03\x01'), { sent: Buffer.from(connect) });
+  t.deepEqual(agreed.answer('HTTP/1.1 200 Connection Established\r\n\r\n'), { sent: Buffer.from('\x16\x03\x01', 'latin1') });
+});
+
+test('nothing of an unfinished head goes on: a server that takes bare LF never sees a request the guard has not read', (t) => {
+  const guard = new HttpRequestGuard('api.example.test');
+  const bareLf = 'GET / HTTP/1.1\nHost: evil.example.test\n\n';
+  t.deepEqual(guard.verdict(get('api.example.test') + bareLf), { sent: Buffer.from(get('api.example.test')) });
+  const split = new HttpRequestGuard('api.example.test');
+  const head = get('api.example.test', '/split');
+  t.deepEqual(split.verdict(head.slice(0, 20)), { sent: Buffer.alloc(0) });
+  t.deepEqual(split.verdict(head.slice(20) + 'GET /n'), { sent: Buffer.from(head) });
+  t.deepEqual(new HttpRequestGuard('api.example.test').verdict('GET /0.9-style-request\r\n'), { sent: Buffer.alloc(0) });
+});
+
+test('no name matches a connection host the agent could not normalize, a backslash authority and HTTP/1.0 chunked are cut', (t) => {
+  t.regex(new HttpRequestGuard('').feed(Buffer.from('GET / HTTP/1.1\r\nHost: .\r\n\r\n')) ?? '', /names host "\."/);
+  t.regex(new HttpRequestGuard('api.example.test').feed(Buffer.from('GET http://evil.example.test\\@api.example.test/ HTTP/1.1\r\nHost: api.example.test\r\n\r\n')) ?? '', /backslash/);
+  t.regex(new HttpRequestGuard('api.example.test').feed(Buffer.from('POST / HTTP/1.0\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')) ?? '', /HTTP\/1\.0/);
 });
 
 test('a head that never ends is cut at the size limit instead of buffered forever', (t) => {
@@ -102,7 +156,7 @@ test('a head that never ends is cut at the size limit instead of buffered foreve
 const BASE_HEADS = [
   get('api.example.test', '/a?b=c'),
   'POST http://user@API.example.test:8080/x HTTP/1.1\r\nHost: api.example.test:8080\r\nContent-Length: 0\r\n\r\n',
-  'GET / HTTP/1.0\r\nHost: [2001:db8::1]:80\r\nTransfer-Encoding: chunked\r\n\r\n',
+  'GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\nTransfer-Encoding: chunked\r\n\r\n',
   'OPTIONS * HTTP/1.1\r\nHost: 192.0.2.1\r\nUpgrade: h2c\r\n\r\n',
 ];
 const HOSTILE = [' ', '\t', '\r', '\n', ':', '@', '[', ']', '/', '\0', '\x0b', '\xa0', '\xff', 'Host: x\r\n'];
