@@ -166,10 +166,14 @@ static void update_interest(relay *r) {
   if (!r->dead && r->dir[CLIENT].shut && r->dir[UPSTREAM].shut) finish(r, 0);
 }
 
-/* Carries a FIN across once everything before it was written. */
+/*
+ * Carries a FIN across once everything before it was written, and, for the client's, once the
+ * guard holds nothing back for the answer to an Upgrade (unless the destination ended first).
+ */
 static void carry_eof(relay *r, int from) {
   direction *d = &r->dir[from];
   if (!d->eof || d->shut || d->pending != NULL) return;
+  if (from == CLIENT && r->guard != NULL && http_guard_awaiting(r->guard) && !r->dir[UPSTREAM].eof) return;
   if (shutdown(r->fd[1 - from], SHUT_WR) != 0 && errno != ENOTCONN) {
     fail(r, "%s", SIDE_NAMES[1 - from], errno);
     return;
@@ -263,6 +267,8 @@ static void pump(relay *r, int from) {
     if (n == 0) {
       d->eof = 1;
       carry_eof(r, from);
+      /* A destination that ended without answering an Upgrade: what the client held back goes nowhere, its FIN goes on. */
+      if (!r->dead && from == UPSTREAM) carry_eof(r, CLIENT);
       return;
     }
     d->read += (uint64_t)n;
@@ -277,6 +283,7 @@ static void pump(relay *r, int from) {
       http_guard_verdict verdict = http_guard_answer(r->guard, read_buffer, (size_t)n);
       write_across(r, from, read_buffer, (size_t)n);
       if (!r->dead) apply(r, verdict, NULL);
+      if (!r->dead) carry_eof(r, CLIENT);
     } else {
       write_across(r, from, read_buffer, (size_t)n);
     }

@@ -80,9 +80,11 @@ test('the agent destroying the client socket (shutdown past its grace period) re
   const done = relay(client, upstream, { replay: Buffer.alloc(0), idleTimeoutMs: 10_000 });
   app.write('ping');
   await once(server, 'data');
+  // The app may see the reset before the relay's report reaches JavaScript: listen first.
+  const appError = once(app, 'error') as Promise<[NodeJS.ErrnoException]>;
   client.destroy(new Error('agent shutting down'));
   t.like(await done, { error: 'client: agent shutting down' });
-  const [error] = (await once(app, 'error')) as [NodeJS.ErrnoException];
+  const [error] = await appError;
   t.is(error.code, 'ECONNRESET');
 });
 
@@ -143,5 +145,19 @@ test('an Upgrade the server answers with 101: what the client sent meanwhile goe
   app.end(request('not-http-any-more.example.test'));
   t.is((await atServer).toString('latin1'), `${upgrade}\x81\x05hello${request('not-http-any-more.example.test')}`);
   t.is((await atApp).toString('latin1'), 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02ok');
+  t.deepEqual(Object.keys(await done).sort(), ['bytesReceived', 'bytesSent']);
+});
+
+test('a client that half-closes while its bytes wait for the answer to an Upgrade: its FIN follows them, after the 101', async (t) => {
+  const { app, server, client, upstream } = await pair(t);
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+  const done = relay(client, upstream, { replay: Buffer.from(upgrade), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } });
+  const atServer = readAll(server);
+  const atApp = readAll(app);
+  app.end(Buffer.from('\x81\x05hello', 'latin1'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  server.end('HTTP/1.1 101 Switching Protocols\r\n\r\n');
+  t.is((await atServer).toString('latin1'), `${upgrade}\x81\x05hello`);
+  t.is((await atApp).toString(), 'HTTP/1.1 101 Switching Protocols\r\n\r\n');
   t.deepEqual(Object.keys(await done).sort(), ['bytesReceived', 'bytesSent']);
 });
