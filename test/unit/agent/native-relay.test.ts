@@ -108,6 +108,13 @@ function received(server: Socket): () => string {
 }
 
 const request = (host: string): string => `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+const upgrade = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+
+/** A guarded relay whose client has sent a WebSocket upgrade request (the sniffer's replay). */
+async function upgradeRelayed(t: { teardown(fn: () => void): void }): Promise<{ app: Socket; server: Socket; done: ReturnType<typeof relay> }> {
+  const { app, server, client, upstream } = await pair(t);
+  return { app, server, done: relay(client, upstream, { replay: Buffer.from(upgrade), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } }) };
+}
 
 test('a request the guard has not read whole never reaches the server: one ended by bare LFs stays with the relay', async (t) => {
   const { app, server, client, upstream } = await pair(t);
@@ -120,10 +127,8 @@ test('a request the guard has not read whole never reaches the server: one ended
 });
 
 test('an Upgrade the server answers with 200: the next request is read, and one for another host is cut before it leaves', async (t) => {
-  const { app, server, client, upstream } = await pair(t);
+  const { app, server, done } = await upgradeRelayed(t);
   const atServer = received(server);
-  const upgrade = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
-  const done = relay(client, upstream, { replay: Buffer.from(upgrade), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } });
   app.write(request('evil.example.test'));
   await once(server, 'data');
   server.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
@@ -133,31 +138,33 @@ test('an Upgrade the server answers with 200: the next request is read, and one 
   t.is(atServer(), upgrade);
 });
 
-test('an Upgrade the server answers with 101: what the client sent meanwhile goes on, and the stream is no longer read', async (t) => {
-  const { app, server, client, upstream } = await pair(t);
-  const upgrade = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
-  const done = relay(client, upstream, { replay: Buffer.from(upgrade), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } });
-  const atServer = readAll(server);
-  const atApp = readAll(app);
-  app.write(Buffer.from('\x81\x05hello', 'latin1'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.end(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02ok', 'latin1'));
-  app.end(request('not-http-any-more.example.test'));
-  t.is((await atServer).toString('latin1'), `${upgrade}\x81\x05hello${request('not-http-any-more.example.test')}`);
-  t.is((await atApp).toString('latin1'), 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02ok');
-  t.deepEqual(Object.keys(await done).sort(), ['bytesReceived', 'bytesSent']);
-});
-
-test('a client that half-closes while its bytes wait for the answer to an Upgrade: its FIN follows them, after the 101', async (t) => {
-  const { app, server, client, upstream } = await pair(t);
-  const upgrade = 'GET /ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
-  const done = relay(client, upstream, { replay: Buffer.from(upgrade), idleTimeoutMs: 10_000, guard: { host: 'api.example.test' } });
-  const atServer = readAll(server);
-  const atApp = readAll(app);
-  app.end(Buffer.from('\x81\x05hello', 'latin1'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  server.end('HTTP/1.1 101 Switching Protocols\r\n\r\n');
-  t.is((await atServer).toString('latin1'), `${upgrade}\x81\x05hello`);
-  t.is((await atApp).toString(), 'HTTP/1.1 101 Switching Protocols\r\n\r\n');
-  t.deepEqual(Object.keys(await done).sort(), ['bytesReceived', 'bytesSent']);
-});
+const AFTER_101: Array<{ name: string; clientEnds: boolean; later: string; answer: string }> = [
+  {
+    name: 'an Upgrade the server answers with 101: what the client sent meanwhile goes on, and the stream is no longer read',
+    clientEnds: false,
+    later: request('not-http-any-more.example.test'),
+    answer: 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02ok',
+  },
+  {
+    name: 'a client that half-closes while its bytes wait for the answer to an Upgrade: its FIN follows them, after the 101',
+    clientEnds: true,
+    later: '',
+    answer: 'HTTP/1.1 101 Switching Protocols\r\n\r\n',
+  },
+];
+for (const { name, clientEnds, later, answer } of AFTER_101) {
+  test(name, async (t) => {
+    const { app, server, done } = await upgradeRelayed(t);
+    const atServer = readAll(server);
+    const atApp = readAll(app);
+    const frames = Buffer.from('\x81\x05hello', 'latin1');
+    if (clientEnds) app.end(frames);
+    else app.write(frames);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    server.end(Buffer.from(answer, 'latin1'));
+    if (!clientEnds) app.end(later);
+    t.is((await atServer).toString('latin1'), `${upgrade}\x81\x05hello${later}`);
+    t.is((await atApp).toString('latin1'), answer);
+    t.deepEqual(Object.keys(await done).sort(), ['bytesReceived', 'bytesSent']);
+  });
+}
