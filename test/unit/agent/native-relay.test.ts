@@ -91,7 +91,8 @@ test('the agent destroying the client socket (shutdown past its grace period) re
 test('what the destination sent before the hand-over reaches the app first', async (t) => {
   const { app, server, client, upstream } = await pair(t);
   server.write('220 banner\r\n');
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Until Node has read the banner (it reads a fresh socket before anyone asks): the case under test.
+  while (upstream.readableLength < '220 banner\r\n'.length) await new Promise((resolve) => setTimeout(resolve, 5));
   const done = relay(client, upstream, { replay: Buffer.alloc(0), idleTimeoutMs: 10_000, onFirstResponseBytes: (chunk) => t.is(chunk.toString(), '220 banner\r\n') });
   const atApp = readAll(app);
   server.end('bye\r\n');
