@@ -40,7 +40,7 @@ typedef struct {
 typedef struct {
   uint8_t *pending; /* read but not yet taken by the other side's socket */
   size_t len;
-  size_t off;
+  size_t off;       /* how much of pending was taken since */
   int eof;      /* the side sent its FIN */
   int shut;     /* ...and it was carried across (shutdown SHUT_WR of the other side) */
   uint64_t read;
@@ -132,10 +132,11 @@ static void finish(relay *r, int reset) {
   dead_list = r;
 }
 
-static void fail(relay *r, const char *format, const char *what, int err) {
+/* Resets the relay; its error is `what` alone, or `what: ERRNAME` for a failed call. */
+static void fail(relay *r, const char *what, int err) {
   if (r->result.error[0] == '\0') {
     const char *name = err == 0 ? NULL : strerrorname_np(err);
-    if (err == 0) snprintf(r->result.error, sizeof r->result.error, format, what);
+    if (err == 0) snprintf(r->result.error, sizeof r->result.error, "%s", what);
     else if (name != NULL) snprintf(r->result.error, sizeof r->result.error, "%s: %s", what, name);
     else snprintf(r->result.error, sizeof r->result.error, "%s: errno %d", what, err);
   }
@@ -144,7 +145,7 @@ static void fail(relay *r, const char *format, const char *what, int err) {
 
 static void refuse(relay *r, const char *reason) {
   snprintf(r->result.refused, sizeof r->result.refused, "%s", reason);
-  fail(r, "%s", reason, 0);
+  fail(r, reason, 0);
 }
 
 /* Watches each side for what the relay can do with it now, and takes a side with nothing to do out of the set. */
@@ -157,7 +158,7 @@ static void update_interest(relay *r) {
     struct epoll_event event = {.events = want, .data.ptr = &r->end[s]};
     int op = want == 0 ? EPOLL_CTL_DEL : r->registered[s] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(epoll_fd, op, r->fd[s], &event) != 0) {
-      fail(r, "%s", SIDE_NAMES[s], errno);
+      fail(r, SIDE_NAMES[s], errno);
       return;
     }
     r->registered[s] = want != 0;
@@ -175,39 +176,45 @@ static void carry_eof(relay *r, int from) {
   if (!d->eof || d->shut || d->pending != NULL) return;
   if (from == CLIENT && r->guard != NULL && http_guard_awaiting(r->guard) && !r->dir[UPSTREAM].eof) return;
   if (shutdown(r->fd[1 - from], SHUT_WR) != 0 && errno != ENOTCONN) {
-    fail(r, "%s", SIDE_NAMES[1 - from], errno);
+    fail(r, SIDE_NAMES[1 - from], errno);
     return;
   }
   d->shut = 1;
 }
 
-/* Writes bytes from side `from` to the other side; what its socket does not take now waits in the direction. */
-static void write_across(relay *r, int from, const uint8_t *data, size_t len) {
-  direction *d = &r->dir[from];
+/* Sends bytes from side `from` to the other side until its socket takes no more: how many it took (the relay fails on an error). */
+static size_t send_across(relay *r, int from, const uint8_t *data, size_t len) {
   int to = 1 - from;
   size_t off = 0;
   while (off < len) {
     ssize_t n = send(r->fd[to], data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       off += (size_t)n;
-      d->written += (uint64_t)n;
+      r->dir[from].written += (uint64_t)n;
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       break;
     } else {
-      fail(r, "%s", SIDE_NAMES[to], n < 0 ? errno : EPIPE);
-      return;
+      fail(r, SIDE_NAMES[to], n < 0 ? errno : EPIPE);
+      break;
     }
   }
-  if (off == len) return;
-  d->pending = malloc(len - off);
+  return off;
+}
+
+/* Writes bytes from side `from` to the other side; what its socket does not take now waits in the direction. */
+static void write_across(relay *r, int from, const uint8_t *data, size_t len) {
+  direction *d = &r->dir[from];
+  size_t sent = send_across(r, from, data, len);
+  if (r->dead || sent == len) return;
+  d->pending = malloc(len - sent);
   if (d->pending == NULL) {
-    fail(r, "%s", "relay", ENOMEM);
+    fail(r, "relay", ENOMEM);
     return;
   }
-  memcpy(d->pending, data + off, len - off);
-  d->len = len - off;
+  memcpy(d->pending, data + sent, len - sent);
+  d->len = len - sent;
   d->off = 0;
 }
 
@@ -221,7 +228,7 @@ static void emit(relay *r, int from, const uint8_t *data, size_t len) {
   }
   uint8_t *grown = realloc(d->pending, d->len + len);
   if (grown == NULL) {
-    fail(r, "%s", "relay", ENOMEM);
+    fail(r, "relay", ENOMEM);
     return;
   }
   memcpy(grown + d->len, data, len);
@@ -239,18 +246,16 @@ static void apply(relay *r, http_guard_verdict verdict, const uint8_t *data) {
   emit(r, CLIENT, data, verdict.pass);
 }
 
-/* The other side became writable: what waited for it goes on. */
+/* The other side became writable: what waited for it goes on, from where it stopped. */
 static void flush(relay *r, int from) {
   direction *d = &r->dir[from];
   if (d->pending == NULL) return;
-  uint8_t *pending = d->pending;
-  size_t len = d->len - d->off;
-  const uint8_t *data = pending + d->off;
+  d->off += send_across(r, from, d->pending + d->off, d->len - d->off);
+  if (r->dead || d->off < d->len) return;
+  free(d->pending);
   d->pending = NULL;
   d->len = d->off = 0;
-  write_across(r, from, data, len);
-  free(pending);
-  if (!r->dead) carry_eof(r, from);
+  carry_eof(r, from);
 }
 
 /* Reads what side `from` sent and writes it across, the guard reading the client's bytes first. */
@@ -261,7 +266,7 @@ static void pump(relay *r, int from) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) {
-      fail(r, "%s", SIDE_NAMES[from], errno);
+      fail(r, SIDE_NAMES[from], errno);
       return;
     }
     if (n == 0) {
@@ -332,7 +337,7 @@ static void run_commands(void) {
     } else {
       for (relay *r = live_head; r != NULL; r = r->next) {
         if (r->result.id == c->abort_id) {
-          fail(r, "%s", c->reason, 0);
+          fail(r, c->reason, 0);
           break;
         }
       }
@@ -346,7 +351,7 @@ static void expire_idle(void) {
   while (live_head != NULL && live_head->deadline <= now_ms) {
     char reason[64];
     snprintf(reason, sizeof reason, "idle for %d ms", live_head->idle_ms);
-    fail(live_head, "%s", reason, 0);
+    fail(live_head, reason, 0);
   }
 }
 
