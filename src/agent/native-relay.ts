@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { EgressdError } from '../core/errors.ts';
-import { normalizeHost } from '../core/net.ts';
+import { normalizeHost, socketDescriptor } from '../core/net.ts';
+import { refuseTcp } from './refuse.ts';
 import type { SpliceResult } from './splice.ts';
 
 /**
@@ -42,10 +43,11 @@ export function guardFor(name: string | null): GuardHost {
   return sent === host ? { host } : { host, alias: sent };
 }
 
-type Done = (id: number, sent: number, received: number, error: string | undefined, refused: string | undefined, first: Buffer | undefined) => void;
+/** What the thread reports when a connection is over; the addon's callback also names the connection first. */
+type Done = (sent: number, received: number, error: string | undefined, refused: string | undefined, first: Buffer | undefined) => void;
 
 interface RelayAddon {
-  init(onDone: Done): void;
+  init(onDone: (id: number, ...result: Parameters<Done>) => void): void;
   start(clientFd: number, upstreamFd: number, replay: Buffer, toClient: Buffer, idleMs: number, guardHost: string | null | undefined, guardAlias: string | undefined): number;
   abort(id: number, reason: string): void;
 }
@@ -69,10 +71,10 @@ function relayAddon(): RelayAddon {
       cause: err,
     });
   }
-  loaded.init((id, ...rest) => {
+  loaded.init((id, ...result) => {
     const done = waiting.get(id);
     waiting.delete(id);
-    done?.(id, ...rest);
+    done?.(...result);
   });
   addon = loaded;
   return addon;
@@ -80,7 +82,7 @@ function relayAddon(): RelayAddon {
 
 /** Whether both sockets are kernel sockets still open, which the thread can take over. */
 export function relayable(client: Socket, upstream: unknown): upstream is Socket {
-  return fdOf(client) !== undefined && fdOf(upstream as Socket) !== undefined && !client.destroyed && !(upstream as Socket).destroyed;
+  return socketDescriptor(client) !== undefined && socketDescriptor(upstream as Socket) !== undefined && !client.destroyed && !(upstream as Socket).destroyed;
 }
 
 export async function relay(client: Socket, upstream: Socket, options: RelayOptions): Promise<SpliceResult> {
@@ -90,13 +92,13 @@ export async function relay(client: Socket, upstream: Socket, options: RelayOpti
   const replay = Buffer.concat([options.replay, ...takeOver(client)]);
   const toClient = Buffer.concat(takeOver(upstream));
   if (client.destroyed || upstream.destroyed) {
-    reset(client);
-    reset(upstream);
+    refuseTcp(client);
+    refuseTcp(upstream);
     return { bytesSent: 0, bytesReceived: 0, error: `${client.destroyed ? 'client' : 'upstream'}: closed before the end of the stream` };
   }
   return new Promise((resolve) => {
     let cut: string | undefined;
-    const id = native.start(fdOf(client)!, fdOf(upstream)!, replay, toClient, Math.min(options.idleTimeoutMs, MAX_IDLE_MS), options.guard?.host, options.guard?.alias);
+    const id = native.start(socketDescriptor(client)!, socketDescriptor(upstream)!, replay, toClient, Math.min(options.idleTimeoutMs, MAX_IDLE_MS), options.guard?.host, options.guard?.alias);
     const onError = (name: string) => (err: NodeJS.ErrnoException) => {
       cut ??= `${name}: ${err.code ?? err.message}`;
     };
@@ -110,7 +112,7 @@ export async function relay(client: Socket, upstream: Socket, options: RelayOpti
       socket.once('close', close);
     }
     // What Node read from the destination before the hand-over was received too, and the thread wrote it on.
-    waiting.set(id, (_id, sent, received, error, refused, first) => {
+    waiting.set(id, (sent, received, error, refused, first) => {
       for (const [socket, , close] of listeners) socket.off('close', close);
       // The thread closed its duplicates; these are the last descriptors (a reset when it set SO_LINGER 0).
       client.destroy();
@@ -142,18 +144,4 @@ function takeOver(socket: Socket): Buffer[] {
 function flushed(socket: Socket): Promise<void> {
   if (socket.writableLength === 0 || socket.destroyed) return Promise.resolve();
   return new Promise((resolve) => socket.write(Buffer.alloc(0), () => resolve()));
-}
-
-function fdOf(socket: Socket): number | undefined {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
-
-function reset(socket: Socket): void {
-  if (socket.destroyed) return;
-  try {
-    socket.resetAndDestroy();
-  } catch {
-    socket.destroy();
-  }
 }

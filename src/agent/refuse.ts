@@ -32,7 +32,8 @@ export function refuseTls(socket: Socket, description: number): void {
   answerAndClose(socket, Buffer.from([21, 3, 3, 0, 2, 2, description]));
 }
 
-export function refuseTcp(socket: Socket): void {
+/** A TCP reset (for a gateway tunnel, its RST_STREAM): the peer learns the stream did not complete, where a FIN would look like success. */
+export function refuseTcp(socket: { readonly destroyed: boolean; resetAndDestroy(): unknown; destroy(): unknown }): void {
   if (socket.destroyed) return;
   try {
     socket.resetAndDestroy();

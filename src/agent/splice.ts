@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { refuseTcp } from './refuse.ts';
 import type { UpstreamSocket } from './tunnel-socket.ts';
 
 /**
@@ -46,8 +47,8 @@ export function splice(client: Socket, upstream: UpstreamSocket, options: Splice
     };
     const failWith = (message: string): void => {
       error ??= message;
-      reset(client);
-      reset(upstream);
+      refuseTcp(client);
+      refuseTcp(upstream);
     };
     for (const [socket, name] of [[client, 'client'], [upstream, 'upstream']] as const) {
       // A side that closes without having finished both directions aborted: the other must not wait for it.
@@ -69,14 +70,4 @@ export function splice(client: Socket, upstream: UpstreamSocket, options: Splice
     if (options.clientEnded) upstream.end();
     else client.pipe(upstream);
   });
-}
-
-/** An RST tells the peer the stream did not complete, where a FIN would look like success. */
-function reset(socket: Socket | UpstreamSocket): void {
-  if (socket.destroyed) return;
-  try {
-    socket.resetAndDestroy();
-  } catch {
-    socket.destroy();
-  }
 }

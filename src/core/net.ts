@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { EgressdError } from './errors.ts';
 
 /**
@@ -45,4 +45,10 @@ export function parseHostPort(value: string, defaultPort?: number): HostPort {
 /** `host:port`, bracketing IPv6 addresses. */
 export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The kernel descriptor of a socket's handle (an internal of node:net; Node has no API for it), undefined when it has none (closed, or not a kernel socket). */
+export function socketDescriptor(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { EgressdError } from './errors.ts';
+import { socketDescriptor } from './net.ts';
 
 /**
  * The destination a connection was addressed to before an iptables REDIRECT
@@ -92,11 +93,8 @@ function compressIpv6(groups: string[]): string {
 }
 
 function socketFd(socket: Socket): number {
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
-  const fd = handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) {
-    throw new EgressdError('EGRESSD_ERR_ORIGINAL_DST', 'socket has no file descriptor (closed, or not a kernel TCP socket)');
-  }
+  const fd = socketDescriptor(socket);
+  if (fd === undefined) throw new EgressdError('EGRESSD_ERR_ORIGINAL_DST', 'socket has no file descriptor (closed, or not a kernel TCP socket)');
   return fd;
 }
 
