@@ -1,3 +1,5 @@
+import { headerIs } from './http1-header-lines.ts';
+
 /**
  * Where an HTTP/1 message body ends (RFC 9112 6.3, 7.1), for whoever relays
  * or inspects bytes as they pass without re-framing them: the agent's
@@ -12,6 +14,27 @@ export type BodyFraming = { kind: 'none' } | { kind: 'length'; bytes: number } |
 export const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
 export const CHUNKED_BODY: BodyFraming = Object.freeze({ kind: 'chunked' });
 export const BODY_UNTIL_CLOSE: BodyFraming = Object.freeze({ kind: 'until-close' });
+
+/**
+ * The Content-Length and Transfer-Encoding of a head, collected as its header lines are read
+ * (http1-header-lines.ts): what the request and response parsers decide the framing from.
+ */
+export class FramingHeaders {
+  contentLength: string | undefined;
+  /** The codings of every Transfer-Encoding line, as one list. */
+  transferEncoding: string | undefined;
+
+  /** Takes a header line if it is one of the two; the problem when it contradicts an earlier one. */
+  take(name: string, value: string): string | undefined {
+    if (headerIs(name, 'content-length')) {
+      if (this.contentLength !== undefined && this.contentLength !== value) return 'Content-Length headers that disagree';
+      this.contentLength = value;
+    } else if (headerIs(name, 'transfer-encoding')) {
+      this.transferEncoding = this.transferEncoding === undefined ? value : `${this.transferEncoding}, ${value}`;
+    }
+    return undefined;
+  }
+}
 
 /** `used`: how many of the bytes given belong to the body; the rest start the next message. */
 export type BodyStep = { used: number; done: boolean } | { error: string };

@@ -1,4 +1,4 @@
-import { CHUNKED_BODY, NO_BODY, type BodyFraming } from './http1-body.ts';
+import { CHUNKED_BODY, FramingHeaders, NO_BODY, type BodyFraming } from './http1-body.ts';
 import { HEAD_END, headerIs, lineEnd, readHeaderLines } from './http1-header-lines.ts';
 
 /**
@@ -67,27 +67,21 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
   if (!TARGET.test(target)) return malformed('invalid request line');
   const headers: Array<[string, string]> = [];
   let host: string | null | undefined;
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
+  const framing = new FramingHeaders();
   let upgrade = method === 'CONNECT';
   const problem = readHeaderLines(text, firstEnd + 2, (name, value) => {
     headers.push([name, value]);
-    if (headerIs(name, 'content-length')) {
-      if (contentLength !== undefined && contentLength !== value) return 'Content-Length headers that disagree';
-      contentLength = value;
-    } else if (headerIs(name, 'transfer-encoding')) {
-      transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-    } else if (headerIs(name, 'upgrade')) {
+    if (headerIs(name, 'upgrade')) {
       upgrade = true;
     } else if (headerIs(name, 'host')) {
       if (host !== undefined) return 'more than one Host header';
       host = value === '' ? null : hostOf(value);
       if (host === undefined) return 'invalid Host header';
     }
-    return undefined;
+    return framing.take(name, value);
   });
   if (problem !== undefined) return malformed(problem);
-  const body = requestBody(contentLength, transferEncoding, minor === 0x30);
+  const body = requestBody(framing, minor === 0x30);
   if (typeof body === 'string') return malformed(body);
   let targetHost: string | null = null;
   const absolute = target.charCodeAt(0) === 0x2f ? null : ABSOLUTE_TARGET.exec(target);
@@ -107,7 +101,7 @@ export function parseHttpRequestHead(data: Buffer): HttpHeadResult {
  * and Transfer-Encoding, or a coding other than a final `chunked`, is how a
  * second request gets hidden from whoever reads the first (request smuggling).
  */
-function requestBody(contentLength: string | undefined, transferEncoding: string | undefined, http10: boolean): BodyFraming | string {
+function requestBody({ contentLength, transferEncoding }: FramingHeaders, http10: boolean): BodyFraming | string {
   if (transferEncoding !== undefined) {
     // RFC 9112 6.1: framing by Transfer-Encoding in an HTTP/1.0 message is faulty; a 1.0 server may ignore it.
     if (http10) return 'Transfer-Encoding in an HTTP/1.0 request';

@@ -1,4 +1,4 @@
-import { BODY_UNTIL_CLOSE, CHUNKED_BODY, NO_BODY, type BodyFraming } from '../core/http1-body.ts';
+import { BODY_UNTIL_CLOSE, CHUNKED_BODY, FramingHeaders, NO_BODY, type BodyFraming } from '../core/http1-body.ts';
 import { HEAD_END, headerIs, headerTokens, lineEnd, readHeaderLines } from '../core/http1-header-lines.ts';
 
 /**
@@ -36,29 +36,23 @@ export function parseHttpResponseHead(data: Buffer, method: string): ResponseHea
   if (!statusLine) return malformed(`invalid status line "${text.slice(0, Math.min(firstEnd, 40))}"`);
   const code = Number(statusLine[2]);
   let close = statusLine[1] === '0';
-  let contentLength: string | undefined;
-  let transferEncoding: string | undefined;
+  const framing = new FramingHeaders();
   const problem = readHeaderLines(text, firstEnd + 2, (name, value) => {
-    if (headerIs(name, 'content-length')) {
-      if (contentLength !== undefined && contentLength !== value) return 'Content-Length headers that disagree';
-      contentLength = value;
-    } else if (headerIs(name, 'transfer-encoding')) {
-      transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-    } else if (headerIs(name, 'connection')) {
+    if (headerIs(name, 'connection')) {
       const tokens = headerTokens(value);
       if (tokens.includes('close')) close = true;
       else if (tokens.includes('keep-alive')) close = false;
     }
-    return undefined;
+    return framing.take(name, value);
   });
   if (problem !== undefined) return malformed(problem);
-  const body = responseBody(code, method, contentLength, transferEncoding);
+  const body = responseBody(code, method, framing);
   if (typeof body === 'string') return malformed(body);
   return { status: 'complete', code, length: end + 4, body, close: close || body.kind === 'until-close' };
 }
 
 /** RFC 9112 6.3; a response with both framings is refused rather than guessed at, as a request would be. */
-function responseBody(code: number, method: string, contentLength: string | undefined, transferEncoding: string | undefined): BodyFraming | string {
+function responseBody(code: number, method: string, { contentLength, transferEncoding }: FramingHeaders): BodyFraming | string {
   if (method === 'HEAD' || (code >= 100 && code < 200) || code === 204 || code === 304) return NO_BODY;
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) return 'both Content-Length and Transfer-Encoding';
